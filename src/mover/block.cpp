@@ -1,0 +1,249 @@
+#include "mover/block.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+#include "mover/chunk_list.h"
+#include "util/clock.h"
+#include "util/work_queue.h"
+
+namespace stowage {
+
+namespace {
+
+constexpr size_t kBlocksPerTask = 32;
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+Result<uint64_t> device_size(int fd, const std::string& path) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return Error(ErrorCode::kIo, std::string("stat failed: ") + strerror(errno), path);
+  if (S_ISREG(st.st_mode)) return uint64_t(st.st_size);
+  if (S_ISBLK(st.st_mode)) {
+    uint64_t size = 0;
+    if (ioctl(fd, BLKGETSIZE64, &size) != 0)
+      return Error(ErrorCode::kIo, std::string("cannot read the device size: ") + strerror(errno), path);
+    return size;
+  }
+  return Error(ErrorCode::kInvalidArgument, "not a block device or regular file", path);
+}
+
+Status read_full(int fd, uint8_t* buf, size_t len, uint64_t offset, const std::string& path) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pread(fd, buf + done, len - done, off_t(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error(ErrorCode::kIo, std::string("read failed: ") + strerror(errno), path);
+    if (n == 0) return Error(ErrorCode::kIo, "device ended before its reported size (shrunk during backup?)", path);
+    done += size_t(n);
+  }
+  return ok_status();
+}
+
+Status write_full(int fd, const uint8_t* buf, size_t len, uint64_t offset, const std::string& path) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pwrite(fd, buf + done, len - done, off_t(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Error(ErrorCode::kIo, std::string("write failed: ") + strerror(errno), path);
+    done += size_t(n);
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+Result<std::vector<Extent>> parse_extents(std::string_view text) {
+  std::vector<Extent> out;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    number++;
+    auto hash = line.find('#');
+    if (hash != std::string::npos) line.resize(hash);
+    std::istringstream fields(line);
+    Extent e;
+    std::string extra;
+    if (!(fields >> e.offset)) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      return Error(ErrorCode::kInvalidArgument, "changed-extent list line " + std::to_string(number) +
+                                                    " is not 'offset length'", line);
+    }
+    if (!(fields >> e.length) || (fields >> extra))
+      return Error(ErrorCode::kInvalidArgument, "changed-extent list line " + std::to_string(number) +
+                                                    " is not 'offset length'", line);
+    out.push_back(e);
+  }
+  return out;
+}
+
+Result<Snapshot> backup_block(Repository& repo, const std::string& device, const BlockBackupOptions& options) {
+  int64_t start = now_unix_nanos();
+  Fd in{open(device.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (in.fd < 0) return Error(ErrorCode::kIo, std::string("cannot open: ") + strerror(errno), device);
+  uint64_t size = TRY(device_size(in.fd, device));
+  const uint64_t bs = repo.config().block_size;
+  const uint64_t nblocks = (size + bs - 1) / bs;
+  std::vector<ChunkRef> refs(nblocks);
+  std::vector<char> need(nblocks, 1);
+
+  if (options.changed && !options.parent)
+    return Error(ErrorCode::kInvalidArgument, "a changed-extent list needs a parent snapshot to take the rest from",
+                 device, "pass --parent, or omit the extent list for a full read");
+  if (options.parent) {
+    Snapshot parent = TRY(repo.load_snapshot(*options.parent));
+    if (parent.kind != SnapshotKind::kBlock || parent.block_size != bs)
+      return Error(ErrorCode::kInvalidArgument, "parent snapshot " + parent.id.short_hex() +
+                                                    " is not a block snapshot with the same block size",
+                   parent.id.hex());
+    if (options.changed) {
+      auto prev = TRY(load_chunk_list(repo, parent.root));
+      for (uint64_t b = 0; b < nblocks && b < prev.size(); b++) {
+        uint64_t expect = std::min(bs, size - b * bs);
+        if (prev[b].length == expect && (prev[b].id.is_zero() || repo.has_blob(prev[b].id))) {
+          refs[b] = prev[b];
+          need[b] = 0;
+        }
+      }
+      for (const Extent& e : *options.changed) {
+        if (e.length == 0 || e.offset >= size) continue;
+        uint64_t last = std::min(size, e.offset + e.length) - 1;
+        for (uint64_t b = e.offset / bs; b <= last / bs; b++) need[b] = 1;
+      }
+    }
+  }
+
+  uint64_t blobs0 = repo.write_stats().blobs_new, bytes0 = repo.write_stats().bytes_new,
+           stored0 = repo.write_stats().bytes_stored_new;
+  std::atomic<uint64_t> bytes_read{0};
+  if (options.progress) {
+    uint64_t total = 0;
+    for (uint64_t b = 0; b < nblocks; b++)
+      if (need[b]) total += std::min(bs, size - b * bs);
+    options.progress->bytes_total = total;
+  }
+  {
+    WorkQueue queue(options.workers ? options.workers : default_workers(), 4);
+    for (uint64_t first = 0; first < nblocks && !queue.failed(); first += kBlocksPerTask) {
+      uint64_t last = std::min(nblocks, first + kBlocksPerTask);
+      bool any = false;
+      for (uint64_t b = first; b < last; b++) any |= need[b] != 0;
+      if (!any) continue;
+      queue.submit([&, first, last]() -> Status {
+        if (queue.failed()) return ok_status();
+        Bytes buf(bs);
+        for (uint64_t b = first; b < last; b++) {
+          if (!need[b]) continue;
+          uint64_t len = std::min(bs, size - b * bs);
+          TRY_STATUS(read_full(in.fd, buf.data(), len, b * bs, device));
+          bytes_read += len;
+          ByteView block(buf.data(), len);
+          refs[b].length = uint32_t(len);
+          if (all_zero(block)) {
+            refs[b].id = BlobId{};
+          } else {
+            refs[b].id = repo.blob_id(block);
+            TRY(repo.save_blob(BlobType::kData, refs[b].id, block));
+          }
+          if (options.progress) options.progress->bytes_done += len;
+        }
+        return ok_status();
+      });
+    }
+    TRY_STATUS(queue.wait());
+  }
+  BlobId root = TRY(save_chunk_list(repo, refs, size));
+  TRY_STATUS(repo.flush());
+  Snapshot snap;
+  snap.kind = SnapshotKind::kBlock;
+  snap.time_unix_nanos = start;
+  snap.host = host_name();
+  snap.user = user_name();
+  snap.source = device;
+  snap.tags = options.tags;
+  snap.parent = options.parent;
+  snap.root = root;
+  snap.size = size;
+  snap.block_size = uint32_t(bs);
+  snap.summary.bytes = size;
+  snap.summary.bytes_read = bytes_read;
+  snap.summary.blobs_new = repo.write_stats().blobs_new - blobs0;
+  snap.summary.bytes_new = repo.write_stats().bytes_new - bytes0;
+  snap.summary.bytes_stored_new = repo.write_stats().bytes_stored_new - stored0;
+  snap.summary.seconds = double(now_unix_nanos() - start) / 1e9;
+  snap.id = TRY(repo.save_snapshot(snap));
+  return snap;
+}
+
+Status restore_block(Repository& repo, const Snapshot& snap, const std::string& target,
+                     const BlockRestoreOptions& options) {
+  if (snap.kind != SnapshotKind::kBlock)
+    return Error(ErrorCode::kInvalidArgument, "snapshot " + snap.id.short_hex() + " is not a block snapshot",
+                 snap.id.hex());
+  uint64_t size = 0;
+  auto refs = TRY(load_chunk_list(repo, snap.root, &size));
+  Fd out{open(target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600)};
+  if (out.fd < 0) return Error(ErrorCode::kIo, std::string("cannot open the restore target: ") + strerror(errno), target);
+  struct stat st;
+  fstat(out.fd, &st);
+  bool is_file = S_ISREG(st.st_mode);
+  if (is_file) {
+    // Truncating to zero first turns every block we skip into a hole.
+    if (ftruncate(out.fd, 0) != 0 || ftruncate(out.fd, off_t(size)) != 0)
+      return Error(ErrorCode::kIo, std::string("cannot size the image file: ") + strerror(errno), target);
+  } else {
+    uint64_t dev_size = TRY(device_size(out.fd, target));
+    if (dev_size < size)
+      return Error(ErrorCode::kInvalidArgument, "the target device (" + std::to_string(dev_size) +
+                                                    " bytes) is smaller than the snapshot (" + std::to_string(size) + ")",
+                   target);
+  }
+  if (options.progress) options.progress->bytes_total = size;
+  WorkQueue queue(options.workers ? options.workers : 2 * default_workers(), 16);
+  uint64_t offset = 0;
+  Bytes zeros;
+  for (const ChunkRef& ref : refs) {
+    uint64_t at = offset;
+    offset += ref.length;
+    if (ref.id.is_zero()) {
+      if (!is_file) {
+        // A device keeps old contents: zero the range explicitly.
+        uint64_t range[2] = {at, ref.length};
+        if (ioctl(out.fd, BLKZEROOUT, range) != 0) {
+          zeros.resize(ref.length);
+          TRY_STATUS(write_full(out.fd, zeros.data(), ref.length, at, target));
+        }
+      }
+      if (options.progress) options.progress->bytes_done += ref.length;
+      continue;
+    }
+    if (!queue.submit([&, ref, at]() -> Status {
+          if (queue.failed()) return ok_status();
+          auto data = repo.load_blob(ref.id);
+          if (!data.ok()) return std::move(data).error().with_context("block at offset " + std::to_string(at));
+          TRY_STATUS(write_full(out.fd, data->data(), data->size(), at, target));
+          if (options.progress) options.progress->bytes_done += data->size();
+          return ok_status();
+        }))
+      break;
+  }
+  TRY_STATUS(queue.wait());
+  if (fsync(out.fd) != 0) return Error(ErrorCode::kIo, std::string("fsync failed: ") + strerror(errno), target);
+  return ok_status();
+}
+
+}  // namespace stowage

@@ -1,0 +1,324 @@
+#include "mover/file_backup.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <condition_variable>
+#include <cstring>
+
+#include "mover/file_metadata.h"
+#include "util/clock.h"
+#include "util/work_queue.h"
+
+namespace stowage {
+
+namespace {
+
+constexpr size_t kReadSize = 4 << 20;
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+// Counts outstanding file tasks of one directory.
+struct Countdown {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t pending = 0;
+  void add() {
+    std::lock_guard l(mu);
+    pending++;
+  }
+  void done() {
+    std::lock_guard l(mu);
+    if (--pending == 0) cv.notify_all();
+  }
+  void wait() {
+    std::unique_lock l(mu);
+    cv.wait(l, [&] { return pending == 0; });
+  }
+};
+
+class FileBackup {
+ public:
+  FileBackup(Repository& repo, const FileBackupOptions& options, std::string root)
+      : repo_(repo),
+        options_(options),
+        root_(std::move(root)),
+        readers_(options.read_workers ? options.read_workers : 2, 64),
+        savers_(options.save_workers ? options.save_workers : default_workers(), 4) {}
+
+  Result<BlobId> run(const Tree* parent_root);
+  SnapshotSummary summary() const {
+    SnapshotSummary s;
+    s.files = files_;
+    s.dirs = dirs_;
+    s.bytes = bytes_;
+    s.bytes_read = bytes_read_;
+    s.files_unchanged = unchanged_;
+    s.errors = errors_;
+    return s;
+  }
+  std::vector<std::string> warnings() const { return warnings_; }
+
+ private:
+  Result<BlobId> backup_dir(int dirfd, const std::string& rel, const Tree* parent);
+  Status read_file(const std::string& path, Node& node, bool& skip);
+  void warn(const std::string& message) {
+    std::lock_guard l(warn_mu_);
+    errors_++;
+    if (options_.progress) options_.progress->errors++;
+    if (warnings_.size() < 1000) warnings_.push_back(message);
+  }
+  std::string full(const std::string& rel) const { return rel.empty() ? root_ : root_ + "/" + rel; }
+
+  Repository& repo_;
+  const FileBackupOptions& options_;
+  std::string root_;
+  WorkQueue readers_;
+  WorkQueue savers_;
+  std::mutex warn_mu_;
+  std::vector<std::string> warnings_;
+  std::atomic<uint64_t> files_{0}, dirs_{0}, bytes_{0}, bytes_read_{0}, unchanged_{0}, errors_{0};
+};
+
+const Node* find_node(const Tree* tree, const std::string& name) {
+  if (!tree) return nullptr;
+  auto it = std::lower_bound(tree->nodes.begin(), tree->nodes.end(), name,
+                             [](const Node& n, const std::string& v) { return n.name < v; });
+  return it != tree->nodes.end() && it->name == name ? &*it : nullptr;
+}
+
+Result<BlobId> FileBackup::run(const Tree* parent_root) {
+  int fd = open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return Error(ErrorCode::kIo, std::string("cannot open the directory to back up: ") + strerror(errno), root_);
+  FdCloser closer{fd};
+  auto root = backup_dir(fd, "", parent_root);
+  Status readers = readers_.wait();
+  Status savers = savers_.wait();
+  if (!root.ok()) return root;
+  if (!readers.ok()) return std::move(readers).error();
+  if (!savers.ok()) return std::move(savers).error();
+  return root;
+}
+
+Result<BlobId> FileBackup::backup_dir(int dirfd, const std::string& rel, const Tree* parent) {
+  std::vector<std::string> names;
+  {
+    int dup_fd = dup(dirfd);
+    DIR* d = dup_fd >= 0 ? fdopendir(dup_fd) : nullptr;
+    if (!d) return Error(ErrorCode::kIo, std::string("cannot list directory: ") + strerror(errno), full(rel));
+    while (struct dirent* e = readdir(d)) {
+      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) names.push_back(e->d_name);
+    }
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  dirs_++;
+  std::vector<Node> nodes(names.size());
+  std::vector<char> skip(names.size(), 0);
+  Countdown files;
+  for (size_t i = 0; i < names.size() && !readers_.failed() && !savers_.failed(); i++) {
+    const std::string& name = names[i];
+    std::string child_rel = rel.empty() ? name : rel + "/" + name;
+    std::string path = full(child_rel);
+    Node& node = nodes[i];
+    node.name = name;
+    struct stat st;
+    if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno != ENOENT) warn("cannot stat " + path + ": " + strerror(errno));
+      skip[i] = 1;
+      continue;
+    }
+    if (!node_from_stat(st, node)) {
+      warn("unsupported file type, skipped: " + path);
+      skip[i] = 1;
+      continue;
+    }
+    if (Status x = read_xattrs(path, node.xattrs); !x.ok()) warn(x.error().to_string());
+    const Node* prev = find_node(parent, name);
+    switch (node.type) {
+      case NodeType::kDir: {
+        int child = openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (child < 0) {
+          warn("cannot open directory " + path + ": " + strerror(errno));
+          skip[i] = 1;
+          break;
+        }
+        FdCloser closer{child};
+        std::optional<Tree> prev_tree;
+        if (prev && prev->type == NodeType::kDir) {
+          auto bytes = repo_.load_blob(prev->subtree);
+          if (bytes.ok()) {
+            auto t = decode_tree(*bytes);
+            if (t.ok()) prev_tree = std::move(t).value();
+          }
+        }
+        node.subtree = TRY(backup_dir(child, child_rel, prev_tree ? &*prev_tree : nullptr));
+        break;
+      }
+      case NodeType::kSymlink: {
+        char buf[PATH_MAX + 1];
+        ssize_t n = readlinkat(dirfd, name.c_str(), buf, PATH_MAX);
+        if (n < 0) {
+          warn("cannot read symlink " + path + ": " + strerror(errno));
+          skip[i] = 1;
+        } else {
+          node.link_target.assign(buf, size_t(n));
+        }
+        break;
+      }
+      case NodeType::kFile: {
+        files_++;
+        bytes_ += node.size;
+        if (prev && prev->type == NodeType::kFile && prev->size == node.size && prev->mtime_ns == node.mtime_ns &&
+            prev->ctime_ns == node.ctime_ns && prev->inode == node.inode &&
+            std::all_of(prev->content.begin(), prev->content.end(), [&](const BlobId& id) { return repo_.has_blob(id); })) {
+          node.content = prev->content;
+          unchanged_++;
+          if (options_.progress) {
+            options_.progress->files_done++;
+            options_.progress->bytes_done += node.size;
+          }
+          break;
+        }
+        files.add();
+        char* skip_flag = &skip[i];
+        bool queued = readers_.submit([this, path, &node, skip_flag, &files]() -> Status {
+          bool skipped = false;
+          Status s = readers_.failed() || savers_.failed() ? ok_status() : read_file(path, node, skipped);
+          if (skipped) *skip_flag = 1;
+          files.done();
+          return s;
+        });
+        if (!queued) files.done();
+        break;
+      }
+      default: break;
+    }
+  }
+  files.wait();
+  if (readers_.failed() || savers_.failed())
+    return Error(ErrorCode::kCancelled, "backup stopped after an error", full(rel));
+  Tree tree;
+  for (size_t i = 0; i < nodes.size(); i++)
+    if (!skip[i]) tree.nodes.push_back(std::move(nodes[i]));
+  return repo_.save_tree(encode_tree(tree));
+}
+
+Status FileBackup::read_file(const std::string& path, Node& node, bool& skip) {
+  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno != ENOENT) warn("cannot open " + path + ": " + strerror(errno));
+    skip = true;
+    return ok_status();
+  }
+  FdCloser closer{fd};
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  const FastCdc& cdc = repo_.chunker();
+  size_t cap = cdc.params().max_size + kReadSize;
+  Bytes buf(cap);
+  size_t start = 0, end = 0;
+  bool eof = false;
+  uint64_t total = 0;
+  while (!eof || start < end) {
+    if (!eof && end - start < cdc.params().max_size) {
+      if (start > 0) {
+        memmove(buf.data(), buf.data() + start, end - start);
+        end -= start;
+        start = 0;
+      }
+      while (!eof && end < cap) {
+        ssize_t n = read(fd, buf.data() + end, cap - end);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          warn("read error in " + path + ": " + strerror(errno));
+          skip = true;
+          return ok_status();
+        }
+        if (n == 0) eof = true;
+        end += size_t(n);
+        total += uint64_t(n);
+        if (options_.progress) options_.progress->bytes_done += uint64_t(n);
+      }
+    }
+    size_t len = cdc.next_boundary(buf.data() + start, end - start, eof);
+    if (len == 0) continue;
+    ByteView chunk(buf.data() + start, len);
+    BlobId id = repo_.blob_id(chunk);
+    node.content.push_back(id);
+    if (!repo_.has_blob(id)) {
+      auto data = std::make_shared<Bytes>(chunk.begin(), chunk.end());
+      savers_.submit([this, id, data]() -> Status {
+        if (savers_.failed()) return ok_status();
+        auto saved = repo_.save_blob(BlobType::kData, id, *data);
+        if (!saved.ok()) return std::move(saved).error();
+        return ok_status();
+      });
+    }
+    start += len;
+  }
+  bytes_read_ += total;
+  if (total != node.size) {
+    // The file changed size while being read: store what was read, say so.
+    warn("file changed while being read: " + path);
+    node.size = total;
+  }
+  if (options_.progress) options_.progress->files_done++;
+  return ok_status();
+}
+
+}  // namespace
+
+Result<Snapshot> backup_files(Repository& repo, const std::string& path, const FileBackupOptions& options) {
+  char resolved[PATH_MAX];
+  if (!realpath(path.c_str(), resolved))
+    return Error(ErrorCode::kNotFound, std::string("cannot resolve the path to back up: ") + strerror(errno), path);
+  int64_t start = now_unix_nanos();
+  std::optional<Tree> parent_root;
+  if (options.parent) {
+    Snapshot parent = TRY(repo.load_snapshot(*options.parent));
+    if (parent.kind == SnapshotKind::kFiles) {
+      auto bytes = repo.load_blob(parent.root);
+      if (bytes.ok()) {
+        auto t = decode_tree(*bytes);
+        if (t.ok()) parent_root = std::move(t).value();
+      }
+    }
+  }
+  uint64_t blobs0 = repo.write_stats().blobs_new, bytes0 = repo.write_stats().bytes_new,
+           stored0 = repo.write_stats().bytes_stored_new;
+  FileBackup backup(repo, options, resolved);
+  BlobId root = TRY(backup.run(parent_root ? &*parent_root : nullptr));
+  TRY_STATUS(repo.flush());
+  Snapshot snap;
+  snap.kind = SnapshotKind::kFiles;
+  snap.time_unix_nanos = start;
+  snap.host = host_name();
+  snap.user = user_name();
+  snap.source = resolved;
+  snap.tags = options.tags;
+  snap.parent = options.parent;
+  snap.root = root;
+  snap.summary = backup.summary();
+  snap.size = snap.summary.bytes;
+  snap.summary.blobs_new = repo.write_stats().blobs_new - blobs0;
+  snap.summary.bytes_new = repo.write_stats().bytes_new - bytes0;
+  snap.summary.bytes_stored_new = repo.write_stats().bytes_stored_new - stored0;
+  snap.summary.seconds = double(now_unix_nanos() - start) / 1e9;
+  snap.warnings = backup.warnings();
+  snap.id = TRY(repo.save_snapshot(snap));
+  return snap;
+}
+
+}  // namespace stowage

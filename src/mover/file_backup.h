@@ -1,0 +1,26 @@
+// File-tree backup: walks a directory, stores every file's content as
+// content-defined chunks and every directory as a tree blob, and writes a
+// snapshot. With a parent snapshot, files whose size, mtime, ctime and inode
+// are unchanged are reused without being read.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "repo/repository.h"
+#include "util/progress.h"
+
+namespace stowage {
+
+struct FileBackupOptions {
+  std::vector<std::string> tags;
+  std::optional<ObjectId> parent;  // none: a full read
+  size_t read_workers = 2;          // threads reading and chunking files
+  size_t save_workers = 0;          // threads compressing/encrypting (0: cores)
+  Progress* progress = nullptr;
+};
+
+Result<Snapshot> backup_files(Repository& repo, const std::string& path, const FileBackupOptions& options);
+
+}  // namespace stowage

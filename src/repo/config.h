@@ -1,0 +1,35 @@
+// Repository config (the object "config"): format version, repository id and
+// the parameters every writer must agree on. Stored as plain JSON so that the
+// version can be checked before any key is opened, and authenticated with an
+// HMAC under the master id key so that a changed parameter is detected.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "chunk/fastcdc.h"
+#include "repo/keys.h"
+#include "util/bytes.h"
+#include "util/result.h"
+
+namespace stowage {
+
+inline constexpr int kRepositoryFormatVersion = 1;
+
+struct RepoConfig {
+  int version = kRepositoryFormatVersion;
+  std::string id;  // 32 hex digits, random
+  std::string created;
+  ChunkerParams chunker;
+  uint32_t block_size = 1024 * 1024;      // fixed blocks for block devices
+  uint32_t pack_size = 32 * 1024 * 1024;  // target size of a pack object
+  int compression_level = 1;              // zstd level; 0 disables compression
+};
+
+Bytes encode_config(const RepoConfig& config, const MasterKey& key);
+// Parses without verifying (to learn the version); kUnsupported for newer versions.
+Result<RepoConfig> decode_config(ByteView data);
+// Verifies the config's MAC under the master key.
+Status verify_config(ByteView data, const MasterKey& key);
+
+}  // namespace stowage

@@ -1,0 +1,35 @@
+// Master key and key slots. The master key (an encryption key and an id key)
+// is random, made once at init; each key slot (keys/<id>) holds it wrapped
+// (AES-256-GCM) under a key derived from one password with scrypt. Several
+// slots let passwords be added, changed and removed without rewriting data.
+#pragma once
+
+#include <string>
+
+#include "crypto/kdf.h"
+#include "util/bytes.h"
+#include "util/result.h"
+
+namespace stowage {
+
+struct MasterKey {
+  Bytes encryption;  // 32 bytes: AES-256-GCM for every stored object
+  Bytes id_key;      // 32 bytes: HMAC key for blob ids and the chunker seed
+  static MasterKey generate();
+};
+
+struct KeySlotInfo {
+  std::string id;
+  std::string created;
+  std::string host;
+  std::string user;
+};
+
+// Serializes a new key slot for master under password.
+Result<Bytes> seal_key_slot(const MasterKey& master, std::string_view password, const crypto::ScryptParams& params);
+// Opens a key slot; kWrongKey when the password does not fit, kCorrupt when
+// the slot cannot be parsed.
+Result<MasterKey> open_key_slot(ByteView slot, std::string_view password);
+Result<KeySlotInfo> key_slot_info(ByteView slot);
+
+}  // namespace stowage

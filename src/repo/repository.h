@@ -1,0 +1,115 @@
+// Repository: an encrypted, deduplicating store of blobs and snapshots on top
+// of an ObjectStore. Thread-safe: many threads may save and load blobs at
+// once; many processes may write to one repository at once (each writes its
+// own packs and index objects, never another's). Format: docs/repository-format.md.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <unordered_set>
+#include <vector>
+
+#include "chunk/fastcdc.h"
+#include "crypto/aead.h"
+#include "repo/config.h"
+#include "repo/index.h"
+#include "repo/keys.h"
+#include "repo/snapshot.h"
+#include "store/object_store.h"
+
+namespace stowage {
+
+struct InitOptions {
+  crypto::ScryptParams kdf;
+  ChunkerParams chunker;
+  uint32_t block_size = 1024 * 1024;
+  uint32_t pack_size = 32 * 1024 * 1024;
+  int compression_level = 1;
+};
+
+// Counters of what this process added; read by progress reporting.
+struct WriteStats {
+  std::atomic<uint64_t> blobs_new{0};
+  std::atomic<uint64_t> bytes_new{0};         // raw
+  std::atomic<uint64_t> bytes_stored_new{0};  // sealed
+  std::atomic<uint64_t> packs_written{0};
+};
+
+class Repository {
+ public:
+  static Status init(ObjectStore& store, std::string_view password, const InitOptions& options);
+  // Opens with a password: checks the format version, finds a key slot that
+  // opens, verifies the config, and loads the index.
+  static Result<std::unique_ptr<Repository>> open(std::shared_ptr<ObjectStore> store, std::string_view password);
+  ~Repository();
+
+  ObjectStore& store() { return *store_; }
+  const RepoConfig& config() const { return config_; }
+  const FastCdc& chunker() const { return *chunker_; }
+  const Index& index() const { return index_; }
+  const WriteStats& write_stats() const { return stats_; }
+
+  BlobId blob_id(ByteView plaintext) const;
+  bool has_blob(const BlobId& id) const;
+
+  // Stores a blob unless the repository already has it (or another thread is
+  // storing it). Returns true when this call stored it. Thread-safe.
+  Result<bool> save_blob(BlobType type, const BlobId& id, ByteView plaintext);
+  // Computes the id and saves a tree blob.
+  Result<BlobId> save_tree(ByteView plaintext);
+  // Loads, decrypts, decompresses and verifies a blob against its id.
+  Result<Bytes> load_blob(const BlobId& id) const;
+  // Seals the open packs and writes an index object for every pack this
+  // process wrote that no index lists yet. Call before saving a snapshot.
+  Status flush();
+
+  Result<ObjectId> save_snapshot(const Snapshot& snapshot);
+  Result<Snapshot> load_snapshot(const ObjectId& id);
+  // All snapshots, oldest first; unreadable ones are reported in problems.
+  Result<std::vector<Snapshot>> list_snapshots(std::vector<Error>* problems = nullptr);
+  // "latest", a full id or a unique id prefix.
+  Result<ObjectId> resolve_snapshot(const std::string& ref);
+  Status remove_snapshot(const ObjectId& id);
+
+  // Encrypted, content-named standalone objects (index, snapshots, locks).
+  Result<ObjectId> put_object(std::string (*key_of)(const ObjectId&), ByteView plaintext, std::string_view kind);
+  Bytes seal_object(ByteView plaintext, std::string_view kind) const;
+  Result<Bytes> open_object(ByteView sealed, std::string_view kind, const std::string& key) const;
+  // Gets key, checks that its SHA-256 matches the id in its name, opens it.
+  Result<Bytes> get_object(const std::string& key, std::string_view kind) const;
+
+  // Reads the whole index again (after another process changed it).
+  Status reload_index();
+
+  // Key slots.
+  Status add_key(std::string_view password, const crypto::ScryptParams& params);
+  Result<std::vector<KeySlotInfo>> list_keys();
+  Status remove_key(const std::string& id);
+  const std::string& key_slot_id() const { return key_slot_; }
+
+  const crypto::Aead& aead() const { return aead_; }
+
+ private:
+  Repository(std::shared_ptr<ObjectStore> store, RepoConfig config, MasterKey key, std::string key_slot);
+  struct OpenPack;
+  Status upload_pack(OpenPack& pack);
+  Status write_pending_index(bool force);
+
+  std::shared_ptr<ObjectStore> store_;
+  RepoConfig config_;
+  MasterKey key_;
+  std::string key_slot_;
+  crypto::Aead aead_;
+  std::unique_ptr<FastCdc> chunker_;
+  Index index_;
+  WriteStats stats_;
+
+  std::mutex mu_;  // guards everything below
+  std::unordered_set<BlobId, BlobIdHash> pending_;
+  std::unique_ptr<OpenPack> open_[2];  // by BlobType
+  std::vector<PackRecord> unindexed_;  // uploaded packs not yet in an index object
+  std::mutex index_write_mu_;
+};
+
+}  // namespace stowage

@@ -1,0 +1,333 @@
+#include "store/fs_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <random>
+#include <vector>
+
+namespace stowage {
+
+namespace {
+
+// Closes a file descriptor when it goes out of scope.
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd = -1) : fd_(fd) {}
+  ~FileDescriptor() { if (fd_ >= 0) ::close(fd_); }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const { return fd_; }
+  // Closes explicitly, reporting the error close() may carry (NFS, quotas).
+  int close() {
+    int rc = ::close(fd_);
+    fd_ = -1;
+    return rc;
+  }
+
+ private:
+  int fd_;
+};
+
+// An Error for a failed system call on `key` stored at `path`.
+Error os_error(int error_number, const std::string& what, const std::string& key, const std::string& path,
+               const std::string& root) {
+  std::string message = what + " " + path + ": " + std::strerror(error_number);
+  switch (error_number) {
+    case ENOENT:
+    case ENOTDIR:
+      return Error(ErrorCode::kNotFound, message, key, "check the key, or whether the object was removed");
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return Error(ErrorCode::kPermissionDenied, message, key,
+                   "check that the user running stowage may read and write " + root);
+    case ENOSPC:
+    case EDQUOT:
+      return Error(ErrorCode::kIo, message, key, "free space on the filesystem holding " + root);
+    default:
+      return Error(ErrorCode::kIo, message, key, "check the filesystem holding " + root + " (dmesg, mount options)");
+  }
+}
+
+Error not_an_object(const std::string& key, const std::string& path) {
+  return Error(ErrorCode::kNotFound, "object " + key + " not found: " + path + " is not a regular file", key,
+               "keys name files, not directories; check the key");
+}
+
+Status fsync_directory(const std::string& dir, const std::string& key, const std::string& root) {
+  FileDescriptor fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return os_error(errno, "cannot open directory", key, dir, root);
+  if (::fsync(fd.get()) != 0) return os_error(errno, "cannot fsync directory", key, dir, root);
+  return ok_status();
+}
+
+std::string parent_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == 0) return "/";
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+std::string random_suffix() {
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  uint64_t value = generator();
+  for (int i = 0; i < 16; i++, value >>= 4) out.push_back(kDigits[value & 15]);
+  return out;
+}
+
+Status write_all(int fd, ByteView data, const std::string& key, const std::string& path, const std::string& root) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return os_error(errno, "cannot write", key, path, root);
+    }
+    done += size_t(n);
+  }
+  return ok_status();
+}
+
+Status read_exact(int fd, uint8_t* out, uint64_t length, uint64_t offset, const std::string& key,
+                  const std::string& path, const std::string& root) {
+  uint64_t done = 0;
+  while (done < length) {
+    ssize_t n = ::pread(fd, out + done, length - done, off_t(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return os_error(errno, "cannot read", key, path, root);
+    }
+    if (n == 0) {
+      return Error(ErrorCode::kIo, "object file " + path + " shrank while being read", key,
+                   "another process is modifying the repository directory; objects must never change");
+    }
+    done += uint64_t(n);
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+FsStore::FsStore(std::string root) : root_(std::move(root)) {
+  while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+}
+
+std::string FsStore::describe() const { return "file://" + root_; }
+
+std::string FsStore::path_of(const std::string& key) const { return root_ + "/" + key; }
+
+Status FsStore::check_key(const std::string& key) const {
+  auto invalid = [&](const std::string& why) {
+    return Error(ErrorCode::kInvalidArgument, "invalid object key \"" + key + "\" for " + describe() + ": " + why, key,
+                 "keys are relative paths like data/ab/abcdef with non-empty components");
+  };
+  if (key.empty()) return invalid("it is empty");
+  if (key.find('\0') != std::string::npos) return invalid("it contains a NUL byte");
+  size_t start = 0;
+  while (true) {
+    size_t slash = key.find('/', start);
+    std::string component = key.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (component.empty()) return invalid("it has an empty path component");
+    if (component == "." || component == "..") return invalid("it has a '.' or '..' component");
+    if (component.rfind(kTempPrefix, 0) == 0) return invalid(std::string("components may not start with ") + kTempPrefix);
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return ok_status();
+}
+
+Status FsStore::ensure_root() {
+  // mkdir -p, fsyncing each new directory's parent so it survives a crash.
+  std::string path;
+  size_t start = 1;
+  while (start <= root_.size()) {
+    size_t slash = root_.find('/', start);
+    if (slash == std::string::npos) slash = root_.size();
+    path = root_.substr(0, slash);
+    if (::mkdir(path.c_str(), 0755) == 0) {
+      TRY_STATUS(fsync_directory(parent_of(path), root_, root_));
+    } else if (errno != EEXIST) {
+      return os_error(errno, "cannot create directory", root_, path, root_);
+    }
+    start = slash + 1;
+  }
+  struct stat st;
+  if (::stat(root_.c_str(), &st) != 0) return os_error(errno, "cannot stat", root_, root_, root_);
+  if (!S_ISDIR(st.st_mode)) {
+    return Error(ErrorCode::kInvalidArgument, "repository location " + root_ + " exists and is not a directory", root_,
+                 "point file:// at a directory");
+  }
+  return ok_status();
+}
+
+Status FsStore::make_parent_dirs(const std::string& key, const std::string& path) {
+  std::string parent = parent_of(path);
+  struct stat st;
+  if (::stat(parent.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return ok_status();
+  TRY_STATUS(ensure_root());
+  // Create each directory level of the key below the root.
+  size_t slash = key.find('/');
+  while (slash != std::string::npos) {
+    std::string dir = root_ + "/" + key.substr(0, slash);
+    if (::mkdir(dir.c_str(), 0755) == 0) {
+      TRY_STATUS(fsync_directory(parent_of(dir), key, root_));
+    } else if (errno != EEXIST) {
+      return os_error(errno, "cannot create directory", key, dir, root_);
+    }
+    slash = key.find('/', slash + 1);
+  }
+  return ok_status();
+}
+
+Status FsStore::put(const std::string& key, ByteView data) {
+  TRY_STATUS(check_key(key));
+  const std::string path = path_of(key);
+  TRY_STATUS(make_parent_dirs(key, path));
+  const std::string dir = parent_of(path);
+  const std::string temp_path = dir + "/" + kTempPrefix + random_suffix();
+
+  FileDescriptor fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return os_error(errno, "cannot create temporary file", key, temp_path, root_);
+  auto discard_temp = [&] { ::unlink(temp_path.c_str()); };
+  Status written = write_all(fd.get(), data, key, temp_path, root_);
+  if (written.ok() && ::fsync(fd.get()) != 0) written = os_error(errno, "cannot fsync", key, temp_path, root_);
+  if (written.ok() && fd.close() != 0) written = os_error(errno, "cannot close", key, temp_path, root_);
+  if (!written.ok()) {
+    discard_temp();
+    return written;
+  }
+  // link() fails with EEXIST instead of replacing: this is what makes the put
+  // create-only, and readers only ever see the complete, synced file.
+  if (::link(temp_path.c_str(), path.c_str()) != 0) {
+    int error_number = errno;
+    discard_temp();
+    if (error_number == EEXIST) {
+      return Error(ErrorCode::kAlreadyExists, "object " + key + " already exists at " + path, key,
+                   "objects are write-once; choose a new key");
+    }
+    return os_error(error_number, "cannot link temporary file to", key, path, root_);
+  }
+  discard_temp();
+  return fsync_directory(dir, key, root_);
+}
+
+Result<Bytes> FsStore::get(const std::string& key) {
+  TRY_STATUS(check_key(key));
+  const std::string path = path_of(key);
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return os_error(errno, "cannot open object file", key, path, root_);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return os_error(errno, "cannot stat", key, path, root_);
+  if (!S_ISREG(st.st_mode)) return not_an_object(key, path);
+  Bytes data(size_t(st.st_size));
+  TRY_STATUS(read_exact(fd.get(), data.data(), data.size(), 0, key, path, root_));
+  return data;
+}
+
+Result<Bytes> FsStore::get_range(const std::string& key, uint64_t offset, uint64_t length) {
+  TRY_STATUS(check_key(key));
+  const std::string path = path_of(key);
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return os_error(errno, "cannot open object file", key, path, root_);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return os_error(errno, "cannot stat", key, path, root_);
+  if (!S_ISREG(st.st_mode)) return not_an_object(key, path);
+  const uint64_t size = uint64_t(st.st_size);
+  if (offset > size || length > size - offset) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "range [" + std::to_string(offset) + ", +" + std::to_string(length) + ") is past the end of object " +
+                     key + " at " + path + " (" + std::to_string(size) + " bytes)",
+                 key, "the object is shorter than the caller expected: it may be truncated; run a repository check");
+  }
+  Bytes data(length);
+  TRY_STATUS(read_exact(fd.get(), data.data(), length, offset, key, path, root_));
+  return data;
+}
+
+Result<ObjectInfo> FsStore::stat(const std::string& key) {
+  TRY_STATUS(check_key(key));
+  const std::string path = path_of(key);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return os_error(errno, "cannot stat object file", key, path, root_);
+  if (!S_ISREG(st.st_mode)) return not_an_object(key, path);
+  return ObjectInfo{key, uint64_t(st.st_size), int64_t(st.st_mtime)};
+}
+
+Status FsStore::list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) {
+  return list_dir("", prefix, fn);
+}
+
+// Walks one directory. Sibling entries are visited sorted by their name, with a
+// directory sorting as "name/": every key below it starts with that, so the
+// walk yields keys in exact lexicographic order ("a-c" < "a/b" < "a0").
+Status FsStore::list_dir(const std::string& dir_key, const std::string& prefix,
+                         const std::function<void(const ObjectInfo&)>& fn) {
+  const std::string dir_path = dir_key.empty() ? root_ : root_ + "/" + dir_key.substr(0, dir_key.size() - 1);
+  DIR* dir = ::opendir(dir_path.c_str());
+  if (dir == nullptr) {
+    if (errno == ENOENT || errno == ENOTDIR) return ok_status();  // nothing stored there (yet)
+    return os_error(errno, "cannot list directory", prefix, dir_path, root_);
+  }
+  struct Entry {
+    std::string sort_key;  // key relative to the root, directories with a trailing '/'
+    bool is_dir;
+  };
+  std::vector<Entry> entries;
+  errno = 0;
+  while (struct dirent* entry = ::readdir(dir)) {
+    std::string name = entry->d_name;
+    if (name == "." || name == ".." || name.rfind(kTempPrefix, 0) == 0) continue;
+    bool is_dir = entry->d_type == DT_DIR;
+    if (entry->d_type == DT_UNKNOWN || entry->d_type == DT_LNK) {
+      struct stat st;
+      if (::stat((dir_path + "/" + name).c_str(), &st) != 0) continue;  // vanished meanwhile
+      is_dir = S_ISDIR(st.st_mode);
+    }
+    std::string key = dir_key + name + (is_dir ? "/" : "");
+    // Keep what can hold a match: a key starting with the prefix, or a
+    // directory that the prefix reaches into.
+    bool relevant = key.compare(0, prefix.size(), prefix) == 0 ||
+                    (is_dir && prefix.compare(0, key.size(), key) == 0);
+    if (relevant) entries.push_back(Entry{std::move(key), is_dir});
+    errno = 0;
+  }
+  int read_error = errno;
+  ::closedir(dir);
+  if (read_error != 0) return os_error(read_error, "cannot read directory", prefix, dir_path, root_);
+
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.sort_key < b.sort_key; });
+  for (const Entry& entry : entries) {
+    if (entry.is_dir) {
+      TRY_STATUS(list_dir(entry.sort_key, prefix, fn));
+      continue;
+    }
+    struct stat st;
+    if (::stat(path_of(entry.sort_key).c_str(), &st) != 0) {
+      if (errno == ENOENT) continue;  // removed while listing
+      return os_error(errno, "cannot stat object file", entry.sort_key, path_of(entry.sort_key), root_);
+    }
+    if (!S_ISREG(st.st_mode)) continue;
+    fn(ObjectInfo{entry.sort_key, uint64_t(st.st_size), int64_t(st.st_mtime)});
+  }
+  return ok_status();
+}
+
+Status FsStore::remove(const std::string& key) {
+  TRY_STATUS(check_key(key));
+  const std::string path = path_of(key);
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return ok_status();
+    return os_error(errno, "cannot remove object file", key, path, root_);
+  }
+  return fsync_directory(parent_of(path), key, root_);
+}
+
+}  // namespace stowage

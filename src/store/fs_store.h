@@ -1,0 +1,43 @@
+// FsStore: an ObjectStore in a local directory (`file:///path`). Keys map to
+// nested paths; puts are atomic and create-only (temp file + fsync + link()).
+#pragma once
+
+#include <string>
+
+#include "store/object_store.h"
+
+namespace stowage {
+
+class FsStore : public ObjectStore {
+ public:
+  // `root` is an absolute directory path; it is created by the first put.
+  explicit FsStore(std::string root);
+
+  // Creates the root directory (and its parents) if missing.
+  Status ensure_root();
+
+  std::string describe() const override;
+  Status put(const std::string& key, ByteView data) override;
+  Result<Bytes> get(const std::string& key) override;
+  Result<Bytes> get_range(const std::string& key, uint64_t offset, uint64_t length) override;
+  Result<ObjectInfo> stat(const std::string& key) override;
+  Status list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) override;
+  Status remove(const std::string& key) override;
+
+  const std::string& root() const { return root_; }
+
+  // Names of in-flight temporary files start with this; list() skips them and
+  // keys may not use it.
+  static constexpr const char* kTempPrefix = ".stowage-tmp-";
+
+ private:
+  std::string path_of(const std::string& key) const;
+  Status check_key(const std::string& key) const;
+  Status make_parent_dirs(const std::string& key, const std::string& path);
+  Status list_dir(const std::string& dir_key, const std::string& prefix,
+                  const std::function<void(const ObjectInfo&)>& fn);
+
+  std::string root_;
+};
+
+}  // namespace stowage

@@ -1,0 +1,48 @@
+// Progress: counters that long operations update from many threads, and a
+// reporter thread that shows them every second, as a status line on a
+// terminal or as JSON lines (--json) for machines.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace stowage {
+
+struct Progress {
+  std::atomic<uint64_t> files_done{0};
+  std::atomic<uint64_t> bytes_done{0};
+  std::atomic<uint64_t> bytes_total{0};  // 0 when unknown
+  std::atomic<uint64_t> files_total{0};
+  std::atomic<uint64_t> errors{0};
+};
+
+enum class ProgressStyle { kNone, kTerminal, kJson };
+
+class ProgressReporter {
+ public:
+  ProgressReporter(const Progress& progress, ProgressStyle style, std::string action);
+  ~ProgressReporter();  // stops and clears the status line
+  void stop();
+
+ private:
+  void run();
+  void print(bool final);
+
+  const Progress& progress_;
+  ProgressStyle style_;
+  std::string action_;
+  int64_t start_ns_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+std::string format_bytes(double bytes);
+std::string format_duration(double seconds);
+
+}  // namespace stowage
