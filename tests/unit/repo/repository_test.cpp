@@ -1,0 +1,209 @@
+#include "repo/repository.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+#include "repo/check.h"
+#include "repo/layout.h"
+#include "repo/lock.h"
+#include "repo/maintenance.h"
+#include "repo_test_support.h"
+
+namespace stowage {
+namespace {
+
+using testing::make_repo;
+
+Bytes random_bytes_seeded(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Bytes out(n);
+  for (auto& b : out) b = uint8_t(rng());
+  return out;
+}
+
+TEST(Repository, InitOpenAndWrongPassword) {
+  auto store = std::make_shared<MemoryStore>();
+  ASSERT_NE(make_repo(store), nullptr);
+  auto again = Repository::init(*store, "pw", testing::fast_init_options());
+  EXPECT_EQ(again.error().code(), ErrorCode::kAlreadyExists);
+  auto wrong = Repository::open(store, "not the password");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().code(), ErrorCode::kWrongKey);
+  EXPECT_NE(wrong.error().to_string().find("wrong password"), std::string::npos);
+  auto missing = Repository::open(std::make_shared<MemoryStore>(), "pw");
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
+TEST(Repository, NewerFormatVersionIsRefusedWithBothVersionsNamed) {
+  auto store = std::make_shared<MemoryStore>();
+  ASSERT_NE(make_repo(store), nullptr);
+  std::string config(as_string(*store->get("config")));
+  config.replace(config.find("\"version\": 1"), 12, "\"version\": 7");
+  store->overwrite_object("config", as_bytes(config));
+  auto r = Repository::open(store, "pw");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnsupported);
+  EXPECT_NE(r.error().message().find("version 7"), std::string::npos);
+  EXPECT_NE(r.error().message().find("(1)"), std::string::npos);
+}
+
+TEST(Repository, TamperedConfigIsDetected) {
+  auto store = std::make_shared<MemoryStore>();
+  ASSERT_NE(make_repo(store), nullptr);
+  std::string config(as_string(*store->get("config")));
+  config.replace(config.find("\"level\": 1"), 10, "\"level\": 9");
+  store->overwrite_object("config", as_bytes(config));
+  auto r = Repository::open(store, "pw");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kCorrupt);
+}
+
+TEST(Repository, BlobsRoundTripDeduplicateAndSurviveReopen) {
+  auto store = std::make_shared<MemoryStore>();
+  auto repo = make_repo(store);
+  Bytes data = random_bytes_seeded(300000, 1);
+  Bytes zeros(300000, 0);  // compressible
+  BlobId a = repo->blob_id(data), z = repo->blob_id(zeros);
+  EXPECT_TRUE(*repo->save_blob(BlobType::kData, a, data));
+  EXPECT_FALSE(*repo->save_blob(BlobType::kData, a, data));  // dedup
+  EXPECT_TRUE(*repo->save_blob(BlobType::kData, z, zeros));
+  ASSERT_TRUE(repo->flush().ok());
+  EXPECT_LT(repo->write_stats().bytes_stored_new.load(), 300000u + 2000u);  // zeros compressed
+  auto reopened = Repository::open(store, "pw");
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(*(*reopened)->load_blob(a), data);
+  EXPECT_EQ(*(*reopened)->load_blob(z), zeros);
+  BlobId missing = repo->blob_id(as_bytes("never stored"));
+  EXPECT_EQ((*reopened)->load_blob(missing).error().code(), ErrorCode::kNotFound);
+}
+
+TEST(Repository, FlippedByteInPackIsReportedNamingThePack) {
+  auto store = std::make_shared<MemoryStore>();
+  auto repo = make_repo(store);
+  Bytes data = random_bytes_seeded(5000, 2);
+  BlobId id = repo->blob_id(data);
+  ASSERT_TRUE(repo->save_blob(BlobType::kData, id, data).ok());
+  ASSERT_TRUE(repo->flush().ok());
+  auto packs = *list_all(*store, "data/");
+  ASSERT_EQ(packs.size(), 1u);
+  ASSERT_TRUE(store->flip_byte(packs[0].key, 100).ok());
+  auto r = repo->load_blob(id);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kCorrupt);
+  EXPECT_NE(r.error().to_string().find(packs[0].key), std::string::npos);
+  auto report = check_repository(*repo, CheckOptions{true, nullptr});
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->ok());
+}
+
+TEST(Repository, ConcurrentWritersLoseNoIndexEntries) {
+  auto store = std::make_shared<MemoryStore>();
+  ASSERT_NE(make_repo(store), nullptr);
+  constexpr int kWriters = 4, kBlobs = 200;
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; w++) {
+    threads.emplace_back([&, w] {
+      auto repo = Repository::open(store, "pw");
+      ASSERT_TRUE(repo.ok());
+      for (int i = 0; i < kBlobs; i++) {
+        Bytes data = random_bytes_seeded(20000, uint64_t(w * 100000 + i));
+        ASSERT_TRUE((*repo)->save_blob(BlobType::kData, (*repo)->blob_id(data), data).ok());
+      }
+      ASSERT_TRUE((*repo)->flush().ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto repo = Repository::open(store, "pw");
+  ASSERT_TRUE(repo.ok());
+  EXPECT_EQ((*repo)->index().blob_count(), size_t(kWriters * kBlobs));
+  for (int w = 0; w < kWriters; w++) {
+    Bytes data = random_bytes_seeded(20000, uint64_t(w * 100000 + 7));
+    EXPECT_EQ(*(*repo)->load_blob((*repo)->blob_id(data)), data);
+  }
+}
+
+TEST(Repository, KeySlotsAddOpenAndRemove) {
+  auto store = std::make_shared<MemoryStore>();
+  auto repo = make_repo(store);
+  ASSERT_TRUE(repo->add_key("second", crypto::ScryptParams{1024, 8, 1}).ok());
+  auto second = Repository::open(store, "second");
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ((*second)->config().id, repo->config().id);
+  // The first password's slot can be removed from a session opened with the second.
+  EXPECT_EQ((*second)->remove_key((*second)->key_slot_id()).error().code(), ErrorCode::kInvalidArgument);
+  ASSERT_TRUE((*second)->remove_key(repo->key_slot_id()).ok());
+  EXPECT_EQ(Repository::open(store, "pw").error().code(), ErrorCode::kWrongKey);
+  EXPECT_TRUE(Repository::open(store, "second").ok());
+}
+
+TEST(Repository, SnapshotsSaveListResolveRemove) {
+  auto store = std::make_shared<MemoryStore>();
+  auto repo = make_repo(store);
+  Snapshot s;
+  s.kind = SnapshotKind::kStream;
+  s.source = "db";
+  s.tags = {"nightly"};
+  s.time_unix_nanos = 1000;
+  s.root = repo->blob_id(as_bytes("x"));
+  auto id1 = repo->save_snapshot(s);
+  s.time_unix_nanos = 2000;
+  auto id2 = repo->save_snapshot(s);
+  ASSERT_TRUE(id1.ok() && id2.ok());
+  auto all = repo->list_snapshots();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ(all->front().id, *id1);
+  EXPECT_EQ(*repo->resolve_snapshot("latest"), *id2);
+  EXPECT_EQ(*repo->resolve_snapshot(id1->hex().substr(0, 10)), *id1);
+  EXPECT_EQ(repo->resolve_snapshot("zz").error().code(), ErrorCode::kNotFound);
+  ASSERT_TRUE(repo->remove_snapshot(*id1).ok());
+  EXPECT_EQ(repo->list_snapshots()->size(), 1u);
+  // A snapshot object whose content does not match its name is refused.
+  store->overwrite_object(layout::snapshot(*id2), as_bytes("garbage"));
+  EXPECT_EQ(repo->load_snapshot(*id2).error().code(), ErrorCode::kCorrupt);
+}
+
+TEST(Locks, ExclusiveConflictsWithShared) {
+  auto store = std::make_shared<MemoryStore>();
+  auto repo = make_repo(store);
+  auto shared = RepoLock::acquire(*repo, false);
+  ASSERT_TRUE(shared.ok());
+  EXPECT_TRUE(RepoLock::acquire(*repo, false).ok());  // shared + shared
+  auto exclusive = RepoLock::acquire(*repo, true);
+  ASSERT_FALSE(exclusive.ok());
+  EXPECT_EQ(exclusive.error().code(), ErrorCode::kConflict);
+  shared->reset();
+  EXPECT_TRUE(RepoLock::acquire(*repo, true).ok());
+  EXPECT_TRUE(list_all(*store, "locks/")->empty());  // released on destruction
+}
+
+TEST(Retention, KeepsLastAndDailyPerSource) {
+  std::vector<Snapshot> snaps;
+  for (int i = 0; i < 10; i++) {
+    Snapshot s;
+    s.host = "h";
+    s.source = "/data";
+    s.time_unix_nanos = (int64_t(1700000000) + int64_t(i) * 12 * 3600) * 1000000000;  // two a day
+    s.id.bytes[0] = uint8_t(i);
+    snaps.push_back(s);
+  }
+  RetentionPolicy p;
+  p.keep_last = 2;
+  auto d = apply_retention(snaps, p);
+  EXPECT_EQ(d.keep.size(), 2u);
+  EXPECT_EQ(d.remove.size(), 8u);
+  p.keep_daily = 3;
+  d = apply_retention(snaps, p);
+  // last 2 (days 6 and 5) + the newest of days 6, 5, 4: both of the last 2 overlap
+  EXPECT_EQ(d.keep.size(), 3u);
+  p = {};
+  p.keep_tags = {"keep"};
+  snaps[0].tags = {"keep"};
+  d = apply_retention(snaps, p);
+  ASSERT_EQ(d.keep.size(), 1u);
+  EXPECT_EQ(d.keep[0].id.bytes[0], 0);
+}
+
+}  // namespace
+}  // namespace stowage

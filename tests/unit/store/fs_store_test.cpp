@@ -1,0 +1,145 @@
+// FsStore specifics beyond the shared contract: crash leftovers, key checks,
+// atomic visibility, error texts naming key and path.
+#include "store/fs_store.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "store_test_support.h"
+
+namespace stowage::store_test {
+namespace {
+
+class FsStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = (std::filesystem::temp_directory_path() / ("stowage-fs-test-" + unique_suffix())).string();
+    store_ = std::make_unique<FsStore>(root_);
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    std::filesystem::permissions(root_, std::filesystem::perms::owner_all, ignored);
+    std::filesystem::remove_all(root_, ignored);
+  }
+  std::string root_;
+  std::unique_ptr<FsStore> store_;
+};
+
+TEST_F(FsStoreTest, KeysMapToNestedPaths) {
+  STOWAGE_ASSERT_OK(store_->put("data/ab/abcdef", to_bytes("x")));
+  EXPECT_TRUE(std::filesystem::is_regular_file(root_ + "/data/ab/abcdef"));
+  EXPECT_EQ(store_->describe(), "file://" + root_);
+}
+
+TEST_F(FsStoreTest, LeavesNoTemporaryFilesBehind) {
+  STOWAGE_ASSERT_OK(store_->put("data/k1", to_bytes("one")));
+  STOWAGE_EXPECT_CODE(store_->put("data/k1", to_bytes("two")), ErrorCode::kAlreadyExists);
+  int files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root_)) files += entry.is_regular_file();
+  EXPECT_EQ(files, 1);
+}
+
+TEST_F(FsStoreTest, ListSkipsTemporaryFilesOfInterruptedPuts) {
+  STOWAGE_ASSERT_OK(store_->put("data/k1", to_bytes("one")));
+  // What a crash between write and link() leaves behind.
+  std::ofstream(root_ + "/data/" + FsStore::kTempPrefix + "deadbeef") << "partial";
+  std::vector<std::string> keys;
+  STOWAGE_ASSERT_OK(store_->list("", [&](const ObjectInfo& info) { keys.push_back(info.key); }));
+  EXPECT_EQ(keys, std::vector<std::string>{"data/k1"});
+}
+
+TEST_F(FsStoreTest, RejectsKeysThatEscapeOrAreMalformed) {
+  for (const std::string& key : {std::string(""), std::string("/abs"), std::string("../up"), std::string("a/../../b"),
+                                 std::string("a//b"), std::string("a/./b"), std::string("trailing/"),
+                                 std::string("x/") + FsStore::kTempPrefix + "1"}) {
+    auto result = store_->put(key, to_bytes("x"));
+    ASSERT_FALSE(result.ok()) << "key \"" << key << "\" was accepted";
+    EXPECT_EQ(result.error().code(), ErrorCode::kInvalidArgument) << result.error().to_string();
+    EXPECT_FALSE(result.error().hint().empty());
+  }
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(root_).parent_path() / "up"));
+}
+
+TEST_F(FsStoreTest, ErrorsNameTheKeyAndTheFullPath) {
+  auto missing = store_->get("data/missing");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().object(), "data/missing");
+  EXPECT_NE(missing.error().message().find(root_ + "/data/missing"), std::string::npos) << missing.error().message();
+  EXPECT_FALSE(missing.error().hint().empty());
+}
+
+TEST_F(FsStoreTest, ADirectoryIsNotAnObject) {
+  STOWAGE_ASSERT_OK(store_->put("dir/inner", to_bytes("x")));
+  STOWAGE_EXPECT_CODE(store_->get("dir"), ErrorCode::kNotFound);
+  STOWAGE_EXPECT_CODE(store_->stat("dir"), ErrorCode::kNotFound);
+  STOWAGE_EXPECT_CODE(store_->get_range("dir", 0, 1), ErrorCode::kNotFound);
+}
+
+TEST_F(FsStoreTest, PermissionProblemsAreReportedWithAHint) {
+  STOWAGE_ASSERT_OK(store_->ensure_root());
+  ASSERT_EQ(chmod(root_.c_str(), 0555), 0);
+  // Root ignores directory permissions: as root, try the put from a child
+  // process that has dropped to an unprivileged user.
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(90);
+    auto denied = store_->put("data/x", to_bytes("x"));
+    if (denied.ok()) _exit(91);
+    if (denied.error().hint().find(root_) == std::string::npos) _exit(92);
+    if (denied.error().message().find(root_ + "/data") == std::string::npos) _exit(93);
+    _exit(denied.error().code() == ErrorCode::kPermissionDenied ? 0 : 94);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "90: cannot drop privileges, 91: put succeeded, 92: hint lacks the root, "
+                                       "93: message lacks the path, 94: wrong error code";
+}
+
+TEST_F(FsStoreTest, ReadersSeeTheWholeObjectOrNothing) {
+  const Bytes big = random_bytes(8 << 20, 42);
+  std::atomic<bool> done{false};
+  std::atomic<int> partial_reads{0}, full_reads{0};
+  std::thread reader([&] {
+    while (!done) {
+      auto got = store_->get("packs/big");
+      if (got.ok()) {
+        if (got.value() == big) full_reads++;
+        else partial_reads++;
+      }
+    }
+  });
+  STOWAGE_ASSERT_OK(store_->put("packs/big", big));
+  auto final_read = store_->get("packs/big");
+  done = true;
+  reader.join();
+  STOWAGE_ASSERT_OK(final_read);
+  EXPECT_EQ(final_read.value(), big);
+  EXPECT_EQ(partial_reads.load(), 0);
+}
+
+TEST_F(FsStoreTest, EnsureRootCreatesNestedDirectoriesAndRefusesAFile) {
+  FsStore nested(root_ + "/a/b/c");
+  STOWAGE_ASSERT_OK(nested.ensure_root());
+  EXPECT_TRUE(std::filesystem::is_directory(root_ + "/a/b/c"));
+  std::ofstream(root_ + "/plain-file") << "x";
+  FsStore on_file(root_ + "/plain-file");
+  STOWAGE_EXPECT_CODE(on_file.ensure_root(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(FsStoreTest, ListOfAMissingRootIsEmpty) {
+  std::vector<std::string> keys;
+  STOWAGE_ASSERT_OK(store_->list("", [&](const ObjectInfo& info) { keys.push_back(info.key); }));
+  EXPECT_TRUE(keys.empty());
+}
+
+}  // namespace
+}  // namespace stowage::store_test
