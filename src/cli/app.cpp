@@ -26,7 +26,7 @@ namespace stowage::cli {
 
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 // Exit codes (docs/cli.md).
 constexpr int kExitOk = 0;

@@ -5,7 +5,7 @@
 
 namespace stowage::cli {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 bool parse_output_format(const std::string& text, OutputFormat& out) {
   if (text == "table" || text.empty()) out = OutputFormat::kTable;

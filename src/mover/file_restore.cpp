@@ -37,6 +37,34 @@ struct timespec to_timespec(int64_t ns) {
   return t;
 }
 
+// Writes data at offset, leaving every all-zero 4 KiB block unwritten so that
+// the file's holes survive (the file was sized with ftruncate beforehand).
+Status write_skipping_zeros(int fd, ByteView data, uint64_t offset, const std::string& path) {
+  constexpr size_t kBlock = 4096;
+  size_t pos = 0;
+  while (pos < data.size()) {
+    size_t n = std::min(kBlock, data.size() - pos);
+    if (all_zero(data.subspan(pos, n))) {
+      pos += n;
+      continue;
+    }
+    size_t end = pos + n;  // extend over following non-zero blocks
+    while (end < data.size()) {
+      size_t m = std::min(kBlock, data.size() - end);
+      if (all_zero(data.subspan(end, m))) break;
+      end += m;
+    }
+    for (size_t done = pos; done < end;) {
+      ssize_t w = pwrite(fd, data.data() + done, end - done, off_t(offset + done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return Error(ErrorCode::kIo, std::string("write failed: ") + strerror(errno), path);
+      done += size_t(w);
+    }
+    pos = end;
+  }
+  return ok_status();
+}
+
 enum class Selection { kNone, kDescend, kAll };
 
 class FileRestore {
@@ -224,17 +252,8 @@ Status FileRestore::restore_file(int dirfd, const std::string& rel, const Node& 
         auto data = repo_.load_blob(id);
         if (!data.ok()) {
           result = std::move(data).error().with_context("file '" + job->path + "'");
-        } else if (!all_zero(*data)) {  // zero chunks stay holes
-          size_t done = 0;
-          while (done < data->size()) {
-            ssize_t n = pwrite(job->fd, data->data() + done, data->size() - done, off_t(at + done));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) {
-              result = Error(ErrorCode::kIo, std::string("write failed: ") + strerror(errno), job->path);
-              break;
-            }
-            done += size_t(n);
-          }
+        } else {
+          result = write_skipping_zeros(job->fd, *data, at, job->path);
         }
         if (data.ok() && options_.progress) options_.progress->bytes_done += data->size();
       }
