@@ -648,13 +648,13 @@ int run(int argc, char** argv) {
                          "file of 'offset length' lines: only these ranges changed since the parent");
   create_cmd->add_flag("--stdin", create.from_stdin, "back up standard input as a stream");
   create_cmd->add_option("--stdin-name", create.stdin_name, "name recorded for a stdin snapshot");
-  create_cmd->add_option("--tag", create.tags, "tag (repeatable)");
+  create_cmd->add_option("--tag", create.tags, "tag (repeatable)")->allow_extra_args(false);
   create_cmd->add_option("--parent", create.parent, "parent snapshot (default: latest of the same source)");
   create_cmd->add_flag("--no-parent", create.no_parent, "read everything, ignore earlier snapshots");
   create_cmd->callback([&] { code = cmd_create(g, create); });
   std::vector<std::string> list_tags;
   auto* list_cmd = snap->add_subcommand("list", "list snapshots");
-  list_cmd->add_option("--tag", list_tags, "only snapshots with this tag");
+  list_cmd->add_option("--tag", list_tags, "only snapshots with this tag")->allow_extra_args(false);
   list_cmd->callback([&] { code = cmd_list(g, list_tags); });
   std::string show_ref;
   bool show_files = false;
@@ -671,7 +671,7 @@ int run(int argc, char** argv) {
   auto* restore_cmd = snap->add_subcommand("restore", "restore a snapshot");
   restore_cmd->add_option("ID", restore.ref, "snapshot id, prefix or 'latest'")->required();
   restore_cmd->add_option("-t,--target", restore.target, "directory, device or image file");
-  restore_cmd->add_option("-i,--include", restore.includes, "restore only this path (repeatable)");
+  restore_cmd->add_option("-i,--include", restore.includes, "restore only this path (repeatable)")->allow_extra_args(false);
   restore_cmd->add_flag("--stdout", restore.to_stdout, "write a stream snapshot to stdout");
   restore_cmd->callback([&] { code = cmd_restore(g, restore); });
   ForgetArgs forget;
@@ -683,7 +683,7 @@ int run(int argc, char** argv) {
   forget_cmd->add_option("--keep-weekly", forget.policy.keep_weekly);
   forget_cmd->add_option("--keep-monthly", forget.policy.keep_monthly);
   forget_cmd->add_option("--keep-yearly", forget.policy.keep_yearly);
-  forget_cmd->add_option("--keep-tag", forget.policy.keep_tags);
+  forget_cmd->add_option("--keep-tag", forget.policy.keep_tags)->allow_extra_args(false);
   forget_cmd->add_flag("--dry-run", forget.dry_run);
   forget_cmd->add_flag("--prune", forget.prune_after, "prune afterwards");
   forget_cmd->callback([&] { code = cmd_forget(g, forget); });

@@ -144,3 +144,16 @@ def test_missing_repository_and_bad_urls(binary, tmp_path):
     assert b"repo init" in r.stderr
     bad = Stowage(binary, "ftp://example/x", base_env()).run("snapshot", "list", check=False)
     assert bad.returncode != 0 and b"file://" in bad.stderr
+
+
+def test_repeated_tags_and_tag_filter(fs_repo, tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_text("x")
+    fs_repo.run("snapshot", "create", "--tag", "a", "--tag", "b", tmp_path / "d")
+    fs_repo.run("snapshot", "create", "--tag", "c", tmp_path / "d")
+    tagged = json.loads(fs_repo.run("-o", "json", "snapshot", "list", "--tag", "b").stdout)
+    assert len(tagged) == 1 and tagged[0]["tags"] == ["a", "b"]
+    forgot = json.loads(fs_repo.run("-o", "json", "snapshot", "forget", "--keep-last", "1", "--keep-tag", "a").stdout)
+    assert forgot["removed"] == []
+    forgot = json.loads(fs_repo.run("-o", "json", "snapshot", "forget", "--keep-last", "1").stdout)
+    assert len(forgot["removed"]) == 1
