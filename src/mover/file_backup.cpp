@@ -10,6 +10,8 @@
 #include <climits>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
+#include <thread>
 
 #include "mover/file_metadata.h"
 #include "util/clock.h"
@@ -278,6 +280,20 @@ Status FileBackup::read_file(const std::string& path, Node& node, bool& skip) {
   return ok_status();
 }
 
+// Counts files and bytes ahead of the backup so progress can show a total and
+// an ETA. Runs beside the backup; stops early when the backup ends.
+void scan_totals(const std::string& root, Progress& progress, const std::atomic<bool>& stop) {
+  std::error_code ec;
+  auto options = std::filesystem::directory_options::skip_permission_denied;
+  for (auto it = std::filesystem::recursive_directory_iterator(root, options, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator() && !stop; it.increment(ec)) {
+    if (it->is_regular_file(ec) && !it->is_symlink(ec)) {
+      progress.files_total++;
+      progress.bytes_total += it->file_size(ec);
+    }
+  }
+}
+
 }  // namespace
 
 Result<Snapshot> backup_files(Repository& repo, const std::string& path, const FileBackupOptions& options) {
@@ -299,7 +315,13 @@ Result<Snapshot> backup_files(Repository& repo, const std::string& path, const F
   uint64_t blobs0 = repo.write_stats().blobs_new, bytes0 = repo.write_stats().bytes_new,
            stored0 = repo.write_stats().bytes_stored_new;
   FileBackup backup(repo, options, resolved);
-  BlobId root = TRY(backup.run(parent_root ? &*parent_root : nullptr));
+  std::atomic<bool> scan_stop{false};
+  std::thread scanner;
+  if (options.progress) scanner = std::thread([&] { scan_totals(resolved, *options.progress, scan_stop); });
+  auto root_result = backup.run(parent_root ? &*parent_root : nullptr);
+  scan_stop = true;
+  if (scanner.joinable()) scanner.join();
+  BlobId root = TRY(std::move(root_result));
   TRY_STATUS(repo.flush());
   Snapshot snap;
   snap.kind = SnapshotKind::kFiles;

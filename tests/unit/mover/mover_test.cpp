@@ -20,6 +20,7 @@
 #include "repo/check.h"
 #include "repo/maintenance.h"
 #include "store/fs_store.h"
+#include "store/memory_store.h"
 
 namespace fs = std::filesystem;
 
@@ -279,6 +280,50 @@ TEST_F(MoverTest, StreamRoundTripAndDedupBetweenSimilarStreams) {
   ASSERT_TRUE(restore_stream(*repo_, *second, fd, {}).ok());
   close(fd);
   EXPECT_EQ(read(out_path), changed);
+}
+
+}  // namespace
+}  // namespace stowage
+
+namespace stowage {
+namespace {
+
+TEST(MoverFaults, StoreFailingMidBackupLosesNothingAndTheNextBackupCompletes) {
+  namespace fs = std::filesystem;
+  auto store = std::make_shared<MemoryStore>();
+  auto repo = testing::make_repo(store);
+  ASSERT_NE(repo, nullptr);
+  std::string dir = fs::temp_directory_path() / "stowage-faults";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::mt19937_64 rng(9);
+  for (int i = 0; i < 8; i++) {
+    std::string data(700000, '\0');
+    for (auto& c : data) c = char(rng());
+    std::ofstream(dir + "/f" + std::to_string(i), std::ios::binary) << data;
+  }
+  auto first = backup_files(*repo, dir, {});
+  ASSERT_TRUE(first.ok());
+  std::ofstream(dir + "/new", std::ios::binary) << std::string(3 << 20, 'n') + std::to_string(rng());
+  for (int i = 0; i < 8; i++) std::ofstream(dir + "/f" + std::to_string(i), std::ios::app) << "more";
+  store->fail_next(StoreVerb::kPut, 1, ErrorCode::kIo);  // the next upload fails
+  auto failed = backup_files(*repo, dir, {});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.error().to_string().find("injected"), std::string::npos) << failed.error().to_string();
+  // Nothing already stored is harmed, and a fresh process completes the next backup.
+  auto reopened = Repository::open(store, "pw");
+  ASSERT_TRUE(reopened.ok());
+  auto check = check_repository(**reopened, CheckOptions{true, nullptr});
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->ok()) << check->errors.front();
+  auto next = backup_files(**reopened, dir, {});
+  ASSERT_TRUE(next.ok()) << next.error().to_string();
+  auto restored = restore_files(**reopened, *next, dir + "-restored", {});
+  ASSERT_TRUE(restored.ok());
+  std::ifstream a(dir + "/f3", std::ios::binary), b(dir + "-restored/f3", std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(a), {}), std::string(std::istreambuf_iterator<char>(b), {}));
+  fs::remove_all(dir);
+  fs::remove_all(dir + "-restored");
 }
 
 }  // namespace
