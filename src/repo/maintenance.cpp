@@ -16,7 +16,8 @@ RetentionDecision apply_retention(std::vector<Snapshot> snapshots, const Retenti
   RetentionDecision out;
   std::map<std::pair<std::string, std::string>, std::vector<Snapshot>> groups;
   for (auto& s : snapshots) groups[{s.host, s.source}].push_back(std::move(s));
-  for (auto& [key, group] : groups) {
+  for (auto& entry : groups) {
+    auto& group = entry.second;  // not a structured binding: lambdas below capture it
     std::sort(group.begin(), group.end(),
               [](const Snapshot& a, const Snapshot& b) { return a.time_unix_nanos > b.time_unix_nanos; });
     std::vector<char> keep(group.size(), 0);
