@@ -157,3 +157,25 @@ def test_repeated_tags_and_tag_filter(fs_repo, tmp_path):
     assert forgot["removed"] == []
     forgot = json.loads(fs_repo.run("-o", "json", "snapshot", "forget", "--keep-last", "1").stdout)
     assert len(forgot["removed"]) == 1
+
+
+def test_block_restore_onto_a_loop_device_overwrites_old_contents(fs_repo, tmp_path):
+    image = tmp_path / "small.img"
+    subprocess.run(["truncate", "-s", "256M", image], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", image], check=True)
+    with open(image, "r+b") as f:  # some data past the filesystem's metadata
+        f.seek(100 << 20)
+        f.write(os.urandom(5 << 20))
+    snap = json.loads(fs_repo.run("-o", "json", "snapshot", "create", "--block", image).stdout)
+    backing = tmp_path / "device-backing"
+    with open(backing, "wb") as f:  # old contents everywhere: zero blocks must be zeroed
+        for _ in range(256):
+            f.write(b"\xaa" * (1 << 20))
+    dev = subprocess.run(["losetup", "-f", "--show", backing], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    try:
+        fs_repo.run("snapshot", "restore", snap["id"], "-t", dev)
+        subprocess.run(["cmp", image, dev], check=True)
+        subprocess.run(["e2fsck", "-fn", dev], check=True, capture_output=True)
+    finally:
+        subprocess.run(["losetup", "-d", dev], check=True)
