@@ -229,7 +229,8 @@ Status FileBackup::read_file(const std::string& path, Node& node, bool& skip) {
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   const FastCdc& cdc = repo_.chunker();
   size_t cap = cdc.params().max_size + kReadSize;
-  Bytes buf(cap);
+  thread_local Bytes buf;  // one read buffer per reader thread, not per file
+  if (buf.size() < cap) buf.resize(cap);
   size_t start = 0, end = 0;
   bool eof = false;
   uint64_t total = 0;

@@ -37,6 +37,9 @@ Result<PackEntry> decode_entry(const uint8_t* p);
 class PackBuilder {
  public:
   explicit PackBuilder(const crypto::Aead& aead) : aead_(aead) {}
+  // Reserves room for a pack of this size, so that growing never copies and
+  // never holds twice the pack in memory (untouched pages cost nothing).
+  void reserve(size_t bytes) { data_.reserve(bytes); }
   // payload is the (possibly compressed) plaintext of the blob.
   void add(BlobType type, const BlobId& id, ByteView payload, uint32_t raw_length, Compression compression);
   size_t size() const { return data_.size(); }

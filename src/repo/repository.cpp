@@ -105,7 +105,10 @@ Result<bool> Repository::save_blob(BlobType type, const BlobId& id, ByteView pla
   {
     std::lock_guard lock(mu_);
     auto& open = open_[int(type)];
-    if (!open) open = std::make_unique<OpenPack>(aead_);
+    if (!open) {
+      open = std::make_unique<OpenPack>(aead_);
+      open->builder.reserve(config_.pack_size + kMaxBlobSize / 8 + (1 << 20));
+    }
     size_t before = open->builder.size();
     open->builder.add(type, id, payload, uint32_t(plaintext.size()), method);
     open->ids.push_back(id);
