@@ -12,13 +12,13 @@ from treeutil import assert_same_tree, make_tree
 
 
 def test_tree_round_trip_with_metadata(any_repo, tmp_path):
-    src = make_tree(str(tmp_path / "src"), files=4000)
+    src = make_tree(str(tmp_path / "src"), files=20000)
     out = json.loads(any_repo.run("-o", "json", "snapshot", "create", src).stdout)
     assert out["summary"]["errors"] == 0
-    assert out["summary"]["files"] >= 4000
+    assert out["summary"]["files"] >= 20000
     any_repo.run("snapshot", "restore", out["id"], "-t", tmp_path / "dst")
     count = assert_same_tree(src, str(tmp_path / "dst"))
-    assert count > 4000
+    assert count > 20000
     # The sparse file stays sparse.
     st = os.stat(tmp_path / "dst" / "sparse.img")
     assert st.st_blocks * 512 < 2 << 20
