@@ -15,6 +15,7 @@
 #include "mover/file_restore.h"
 #include "mover/stream.h"
 #include "repo/check.h"
+#include "repo/copy.h"
 #include "repo/lock.h"
 #include "repo/maintenance.h"
 #include "repo/repository.h"
@@ -87,10 +88,7 @@ Result<std::string> read_password(const Globals& g, const char* env_name = "STOW
                std::string("set ") + env_name + " or pass --password-file");
 }
 
-Result<std::shared_ptr<ObjectStore>> open_location(const Globals& g, bool create) {
-  std::string url = g.repo_url;
-  if (url.empty())
-    if (const char* r = getenv("STOWAGE_REPOSITORY")) url = r;
+Result<std::shared_ptr<ObjectStore>> open_url(std::string url, bool create) {
   if (url.empty())
     return Error(ErrorCode::kInvalidArgument, "no repository given", "",
                  "pass --repo URL or set STOWAGE_REPOSITORY (file:///path or s3://bucket/prefix?endpoint=…)");
@@ -98,6 +96,21 @@ Result<std::shared_ptr<ObjectStore>> open_location(const Globals& g, bool create
   options.create_if_missing = create;
   auto store = TRY(open_store(url, options));
   return std::shared_ptr<ObjectStore>(std::move(store));
+}
+
+Result<std::shared_ptr<ObjectStore>> open_location(const Globals& g, bool create) {
+  std::string url = g.repo_url;
+  if (url.empty())
+    if (const char* r = getenv("STOWAGE_REPOSITORY")) url = r;
+  return open_url(url, create);
+}
+
+// A second repository (copy source or target) with its own password variable.
+Result<std::unique_ptr<Repository>> open_other_repo(const Globals& g, const std::string& url, const char* env_name,
+                                                    const std::string& password_file) {
+  auto store = TRY(open_url(url, false));
+  std::string pw = TRY(read_password(g, env_name, password_file));
+  return Repository::open(store, pw);
 }
 
 Result<std::unique_ptr<Repository>> open_repo(const Globals& g) {
@@ -141,6 +154,8 @@ OutputFormat format_of(const Globals& g) {
 // ---- repo commands -------------------------------------------------------
 
 struct InitArgs {
+  std::string copy_keys_from;
+  std::string from_password_file;
   uint64_t kdf_n = 1 << 15;
   uint32_t pack_size_mib = 32;
   uint32_t block_size_kib = 1024;
@@ -157,7 +172,13 @@ int cmd_init(const Globals& g, const InitArgs& a) {
   o.pack_size = a.pack_size_mib << 20;
   o.block_size = a.block_size_kib << 10;
   o.compression_level = a.compression_level;
-  if (Status s = Repository::init(**store, *pw, o); !s.ok()) return report(s.error());
+  if (!a.copy_keys_from.empty()) {
+    auto source = open_other_repo(g, a.copy_keys_from, "STOWAGE_FROM_PASSWORD", a.from_password_file);
+    if (!source.ok()) return report(std::move(source).error().with_context("opening the repository to copy keys from"));
+    if (Status s = Repository::init_sharing_keys(**store, *pw, **source, o.kdf); !s.ok()) return report(s.error());
+  } else if (Status s = Repository::init(**store, *pw, o); !s.ok()) {
+    return report(s.error());
+  }
   auto repo = Repository::open(*store, *pw);
   if (!repo.ok()) return report(repo.error());
   if (format_of(g) != OutputFormat::kTable)
@@ -536,6 +557,60 @@ int cmd_restore(const Globals& g, const RestoreArgs& a) {
   return summary.warnings.empty() ? kExitOk : kExitIncomplete;
 }
 
+struct CopyArgs {
+  std::vector<std::string> ids;
+  bool all = false;
+  std::string to;
+  std::string to_password_file;
+  bool no_verify = false;
+};
+
+int cmd_copy(const Globals& g, const CopyArgs& a) {
+  if (a.ids.empty() == !a.all) {
+    fprintf(stderr, "stowage: error: give snapshot ids or --all\n");
+    return kExitUsage;
+  }
+  auto source = open_repo(g);
+  if (!source.ok()) return report(source.error());
+  auto target = open_other_repo(g, a.to, "STOWAGE_TO_PASSWORD", a.to_password_file);
+  if (!target.ok()) return report(std::move(target).error().with_context("opening the copy target"));
+  std::vector<ObjectId> ids;
+  if (a.all) {
+    auto all = (*source)->list_snapshots();
+    if (!all.ok()) return report(all.error());
+    for (const auto& s : *all) ids.push_back(s.id);
+  } else {
+    for (const auto& ref : a.ids) {
+      auto id = (*source)->resolve_snapshot(ref);
+      if (!id.ok()) return report(id.error());
+      ids.push_back(*id);
+    }
+  }
+  Progress progress;
+  ProgressReporter reporter(progress, progress_style(g), "copy");
+  auto r = copy_snapshots(**source, **target, ids, CopyOptions{!a.no_verify, &progress});
+  reporter.stop();
+  if (!r.ok()) return report(r.error());
+  json copied = json::array();
+  for (const auto& [from, to] : r->copied) copied.push_back({{"source", from.hex()}, {"target", to.hex()}});
+  json present = json::array();
+  for (const auto& id : r->already_present) present.push_back(id.hex());
+  if (format_of(g) != OutputFormat::kTable) {
+    print_document(json{{"copied", copied}, {"already_present", present}, {"blobs_sent", r->blobs_sent},
+                        {"bytes_sent", r->bytes_sent}, {"blobs_skipped", r->blobs_skipped},
+                        {"blobs_verified", r->blobs_verified}},
+                   format_of(g));
+  } else {
+    for (const auto& [from, to] : r->copied)
+      printf("copied snapshot %s → %s\n", from.short_hex().c_str(), to.short_hex().c_str());
+    for (const auto& id : r->already_present) printf("snapshot %s is already in the target\n", id.short_hex().c_str());
+    printf("sent %llu blobs (%s), %llu already there; verified %llu blobs in the target\n",
+           (unsigned long long)r->blobs_sent, format_bytes(double(r->bytes_sent)).c_str(),
+           (unsigned long long)r->blobs_skipped, (unsigned long long)r->blobs_verified);
+  }
+  return kExitOk;
+}
+
 struct ForgetArgs {
   std::vector<std::string> ids;
   RetentionPolicy policy;
@@ -607,6 +682,10 @@ int run(int argc, char** argv) {
   init_cmd->add_option("--pack-size-mib", init.pack_size_mib, "target pack size in MiB (default 32)");
   init_cmd->add_option("--block-size-kib", init.block_size_kib, "block size for block devices in KiB (default 1024)");
   init_cmd->add_option("--compression-level", init.compression_level, "zstd level, 0 = off (default 1)");
+  init_cmd->add_option("--copy-keys-from", init.copy_keys_from,
+                       "share the master key and chunking of this repository (a copy target); its password from "
+                       "STOWAGE_FROM_PASSWORD or --from-password-file");
+  init_cmd->add_option("--from-password-file", init.from_password_file, "password file of --copy-keys-from");
   init_cmd->callback([&] { code = cmd_init(g, init); });
   bool read_data = false;
   auto* check_cmd = repo->add_subcommand("check", "verify the repository");
@@ -674,6 +753,15 @@ int run(int argc, char** argv) {
   restore_cmd->add_option("-i,--include", restore.includes, "restore only this path (repeatable)")->allow_extra_args(false);
   restore_cmd->add_flag("--stdout", restore.to_stdout, "write a stream snapshot to stdout");
   restore_cmd->callback([&] { code = cmd_restore(g, restore); });
+  CopyArgs copy;
+  auto* copy_cmd = snap->add_subcommand("copy", "copy snapshots to a repository made with --copy-keys-from");
+  copy_cmd->add_option("IDS", copy.ids, "snapshot ids");
+  copy_cmd->add_flag("--all", copy.all, "copy every snapshot");
+  copy_cmd->add_option("--to", copy.to, "target repository URL")->required();
+  copy_cmd->add_option("--to-password-file", copy.to_password_file,
+                       "target password file (or STOWAGE_TO_PASSWORD)");
+  copy_cmd->add_flag("--no-verify", copy.no_verify, "skip reading the copied blobs back from the target");
+  copy_cmd->callback([&] { code = cmd_copy(g, copy); });
   ForgetArgs forget;
   auto* forget_cmd = snap->add_subcommand("forget", "remove snapshots by id or retention policy");
   forget_cmd->add_option("IDS", forget.ids, "snapshot ids");

@@ -66,6 +66,20 @@ Status write_full(int fd, const uint8_t* buf, size_t len, uint64_t offset, const
 
 }  // namespace
 
+// Parses one unsigned decimal number at pos (no sign, no overflow).
+static bool parse_number(const std::string& line, size_t& pos, uint64_t& value) {
+  while (pos < line.size() && (line[pos] == ' ' || line[pos] == '\t' || line[pos] == '\r')) pos++;
+  size_t start = pos;
+  value = 0;
+  while (pos < line.size() && line[pos] >= '0' && line[pos] <= '9') {
+    uint64_t digit = uint64_t(line[pos] - '0');
+    if (value > (UINT64_MAX - digit) / 10) return false;
+    value = value * 10 + digit;
+    pos++;
+  }
+  return pos > start;
+}
+
 Result<std::vector<Extent>> parse_extents(std::string_view text) {
   std::vector<Extent> out;
   std::istringstream in{std::string(text)};
@@ -75,17 +89,17 @@ Result<std::vector<Extent>> parse_extents(std::string_view text) {
     number++;
     auto hash = line.find('#');
     if (hash != std::string::npos) line.resize(hash);
-    std::istringstream fields(line);
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     Extent e;
-    std::string extra;
-    if (!(fields >> e.offset)) {
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      return Error(ErrorCode::kInvalidArgument, "changed-extent list line " + std::to_string(number) +
-                                                    " is not 'offset length'", line);
-    }
-    if (!(fields >> e.length) || (fields >> extra))
-      return Error(ErrorCode::kInvalidArgument, "changed-extent list line " + std::to_string(number) +
-                                                    " is not 'offset length'", line);
+    size_t pos = 0;
+    bool ok = parse_number(line, pos, e.offset) && pos < line.size() && (line[pos] == ' ' || line[pos] == '\t') &&
+              parse_number(line, pos, e.length) && line.find_first_not_of(" \t\r", pos) == std::string::npos &&
+              e.length <= UINT64_MAX - e.offset;
+    if (!ok)
+      return Error(ErrorCode::kInvalidArgument,
+                   "changed-extent list line " + std::to_string(number) +
+                       " is not 'offset length' (two unsigned decimal byte counts)",
+                   line);
     out.push_back(e);
   }
   return out;
@@ -121,7 +135,7 @@ Result<Snapshot> backup_block(Repository& repo, const std::string& device, const
       }
       for (const Extent& e : *options.changed) {
         if (e.length == 0 || e.offset >= size) continue;
-        uint64_t last = std::min(size, e.offset + e.length) - 1;
+        uint64_t last = e.offset + std::min(e.length, size - e.offset) - 1;  // no overflow: offset < size
         for (uint64_t b = e.offset / bs; b <= last / bs; b++) need[b] = 1;
       }
     }

@@ -33,7 +33,8 @@ Bytes encode_config(const RepoConfig& config, const MasterKey& key) {
 
 Result<RepoConfig> decode_config(ByteView data) {
   json j = json::parse(as_string(data), nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.value("format", "") != "stowage-repository")
+  auto format = j.is_object() ? j.find("format") : j.end();
+  if (j.is_discarded() || !j.is_object() || format == j.end() || *format != "stowage-repository")
     return Error(ErrorCode::kCorrupt, "the repository config is not a stowage repository config", "config",
                  "check the repository URL");
   try {
@@ -67,7 +68,8 @@ Result<RepoConfig> decode_config(ByteView data) {
 Status verify_config(ByteView data, const MasterKey& key) {
   RepoConfig c = TRY(decode_config(data));
   json j = json::parse(as_string(data), nullptr, false);
-  std::string stored = j.value("mac", "");
+  auto mac = j.find("mac");
+  std::string stored = mac != j.end() && mac->is_string() ? mac->get<std::string>() : "";
   if (!crypto::equal_constant_time(as_bytes(stored), as_bytes(mac_of(body_of(c), key))))
     return Error(ErrorCode::kCorrupt, "the repository config does not match its MAC: it was modified", "config",
                  "restore the original config object from a copy of the repository");

@@ -45,8 +45,12 @@ Result<MasterKey> open_key_slot(ByteView slot, std::string_view password) {
     if (kdf.at("name").get<std::string>() != "scrypt")
       return Error(ErrorCode::kUnsupported, "key slot uses an unknown KDF");
     crypto::ScryptParams params{kdf.at("n").get<uint64_t>(), kdf.at("r").get<uint64_t>(), kdf.at("p").get<uint64_t>()};
-    if (params.n > (1u << 22) || params.r > 32 || params.p > 16 || params.n * params.r > (1u << 24))
-      return Error(ErrorCode::kCorrupt, "key slot asks for scrypt parameters beyond the allowed maximum");
+    // At most 256 MiB of memory (128·n·r) and 4 lanes: a slot written by a
+    // hostile bucket must not be able to exhaust the machine.
+    if (params.n < 2 || (params.n & (params.n - 1)) || params.n > (1u << 20) || params.r < 1 || params.r > 32 ||
+        params.p < 1 || params.p > 4 || params.n * params.r > (1u << 21))
+      return Error(ErrorCode::kCorrupt, "key slot asks for scrypt parameters outside the allowed range "
+                                        "(n a power of two, 128·n·r ≤ 256 MiB, p ≤ 4)");
     Bytes salt, wrapped;
     if (!base64_decode(kdf.at("salt").get<std::string>(), salt) ||
         !base64_decode(j.at("wrapped").get<std::string>(), wrapped))
@@ -63,7 +67,11 @@ Result<MasterKey> open_key_slot(ByteView slot, std::string_view password) {
 
 Result<KeySlotInfo> key_slot_info(ByteView slot) {
   json j = TRY(parse_slot(slot));
-  return KeySlotInfo{"", j.value("created", ""), j.value("host", ""), j.value("user", "")};
+  auto text = [&](const char* field) {
+    auto it = j.find(field);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  return KeySlotInfo{"", text("created"), text("host"), text("user")};
 }
 
 }  // namespace stowage

@@ -30,11 +30,15 @@ Result<std::vector<LockInfo>> list_locks(Repository& repo) {
     info.key = o.key;
     if (plain.ok()) {
       json j = json::parse(as_string(*plain), nullptr, false);
-      if (j.is_object()) {
-        info.time = j.value("time", int64_t(0));
-        info.host = j.value("host", "");
-        info.pid = j.value("pid", 0);
-        info.exclusive = j.value("exclusive", false);
+      try {
+        if (j.is_object()) {
+          info.time = j.value("time", int64_t(0));
+          info.host = j.value("host", "");
+          info.pid = j.value("pid", 0);
+          info.exclusive = j.value("exclusive", false);
+        }
+      } catch (const json::exception&) {
+        info.time = 0;  // an unreadable lock counts as stale
       }
     }
     out.push_back(info);

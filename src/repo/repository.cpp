@@ -27,27 +27,41 @@ Repository::Repository(std::shared_ptr<ObjectStore> store, RepoConfig config, Ma
 Repository::~Repository() = default;
 
 Status Repository::init(ObjectStore& store, std::string_view password, const InitOptions& options) {
+  RepoConfig config;
+  config.chunker = options.chunker;
+  config.block_size = options.block_size;
+  config.pack_size = options.pack_size;
+  config.compression_level = options.compression_level;
+  return write_new(store, password, MasterKey::generate(), config, options.kdf);
+}
+
+Status Repository::init_sharing_keys(ObjectStore& store, std::string_view password, const Repository& source,
+                                     const crypto::ScryptParams& kdf) {
+  return write_new(store, password, source.key_, source.config_, kdf);
+}
+
+Status Repository::write_new(ObjectStore& store, std::string_view password, const MasterKey& key, RepoConfig config,
+                             const crypto::ScryptParams& kdf) {
   auto existing = store.stat(layout::kConfig);
   if (existing.ok())
     return Error(ErrorCode::kAlreadyExists, "a repository already exists at " + store.describe(), "config",
                  "use it as it is, or choose another location");
   if (existing.error().code() != ErrorCode::kNotFound) return std::move(existing).error();
   if (password.empty()) return Error(ErrorCode::kInvalidArgument, "the repository password is empty");
-  MasterKey key = MasterKey::generate();
-  RepoConfig config;
+  config.version = kRepositoryFormatVersion;
   config.id = hex_encode(crypto::random_bytes(16));
   config.created = format_time_utc(now_unix());
-  config.chunker = options.chunker;
-  config.block_size = options.block_size;
-  config.pack_size = options.pack_size;
-  config.compression_level = options.compression_level;
   Bytes encoded = encode_config(config, key);
   TRY(decode_config(encoded));  // validates the parameters
-  Bytes slot = TRY(seal_key_slot(key, password, options.kdf));
+  Bytes slot = TRY(seal_key_slot(key, password, kdf));
   // Key first: a config without a key slot would be an unopenable repository.
   TRY_STATUS(store.put(layout::key_slot(hex_encode(crypto::sha256(slot))), slot));
   TRY_STATUS(store.put(layout::kConfig, encoded));
   return ok_status();
+}
+
+std::string Repository::key_fingerprint() const {
+  return hex_encode(crypto::hmac_sha256(key_.id_key, as_bytes("stowage key fingerprint"))).substr(0, 32);
 }
 
 Result<std::unique_ptr<Repository>> Repository::open(std::shared_ptr<ObjectStore> store, std::string_view password) {

@@ -39,6 +39,11 @@ struct WriteStats {
 class Repository {
  public:
   static Status init(ObjectStore& store, std::string_view password, const InitOptions& options);
+  // Creates a repository that shares source's master key and chunking
+  // parameters (under its own password and id), so that snapshots can be
+  // copied between the two by sending only the blobs the target lacks.
+  static Status init_sharing_keys(ObjectStore& store, std::string_view password, const Repository& source,
+                                  const crypto::ScryptParams& kdf);
   // Opens with a password: checks the format version, finds a key slot that
   // opens, verifies the config, and loads the index.
   static Result<std::unique_ptr<Repository>> open(std::shared_ptr<ObjectStore> store, std::string_view password);
@@ -87,11 +92,16 @@ class Repository {
   Result<std::vector<KeySlotInfo>> list_keys();
   Status remove_key(const std::string& id);
   const std::string& key_slot_id() const { return key_slot_; }
+  // Identifies the master key without revealing it: equal for repositories
+  // that share keys (init_sharing_keys).
+  std::string key_fingerprint() const;
 
   const crypto::Aead& aead() const { return aead_; }
 
  private:
   Repository(std::shared_ptr<ObjectStore> store, RepoConfig config, MasterKey key, std::string key_slot);
+  static Status write_new(ObjectStore& store, std::string_view password, const MasterKey& key, RepoConfig config,
+                          const crypto::ScryptParams& kdf);
   struct OpenPack;
   Status upload_pack(OpenPack& pack);
   Status write_pending_index(bool force);

@@ -1,5 +1,6 @@
 #include "repo/tree.h"
 
+#include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -113,7 +114,7 @@ Result<Tree> decode_tree(ByteView data) {
         n.size = nj.at("size").get<uint64_t>();
         n.inode = nj.value("inode", uint64_t(0));
         n.device = nj.value("device", uint64_t(0));
-        n.links = nj.value("links", uint32_t(1));
+        n.links = std::max<uint32_t>(1, nj.value("links", uint32_t(1)));
         for (const auto& c : nj.at("content")) n.content.push_back(TRY(BlobId::parse(c.get<std::string>())));
       } else if (n.type == NodeType::kDir) {
         n.subtree = TRY(BlobId::parse(nj.at("subtree").get<std::string>()));

@@ -28,6 +28,7 @@ int hex_value(char c) {
 bool percent_decode(const std::string& text, std::string& out) {
   out.clear();
   for (size_t i = 0; i < text.size(); i++) {
+    if (text[i] == '\0') return false;
     if (text[i] != '%') {
       out.push_back(text[i]);
       continue;
@@ -35,10 +36,21 @@ bool percent_decode(const std::string& text, std::string& out) {
     if (i + 2 >= text.size()) return false;
     int high = hex_value(text[i + 1]), low = hex_value(text[i + 2]);
     if (high < 0 || low < 0) return false;
+    if (high == 0 && low == 0) return false;  // %00 would cut a path short in system calls
     out.push_back(char(high * 16 + low));
     i += 2;
   }
   return true;
+}
+
+// AWS region names: lower-case letters, digits and dashes ("eu-west-1"). The
+// region becomes part of the default endpoint's host name, so nothing else
+// may pass.
+bool valid_region(const std::string& region) {
+  if (region.empty() || region.size() > 32) return false;
+  for (char c : region)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  return region.front() != '-' && region.back() != '-';
 }
 
 bool parse_bool(const std::string& text, bool& value) {
@@ -98,7 +110,8 @@ Result<StoreLocation> parse_s3_url(const std::string& url) {
   std::string decoded_prefix;
   if (!percent_decode(prefix, decoded_prefix)) return bad_url(url, "malformed %-escape in the prefix");
   while (!decoded_prefix.empty() && decoded_prefix.back() == '/') decoded_prefix.pop_back();
-  if (decoded_prefix.find("//") != std::string::npos) return bad_url(url, "the prefix has an empty path component");
+  if (decoded_prefix.find("//") != std::string::npos || (!decoded_prefix.empty() && decoded_prefix[0] == '/'))
+    return bad_url(url, "the prefix has an empty path component");
 
   std::map<std::string, std::string> parameters;
   for (size_t start = 0; start < query.size();) {
@@ -133,11 +146,13 @@ Result<StoreLocation> parse_s3_url(const std::string& url) {
       if (config.endpoint.rfind("http://", 0) != 0 && config.endpoint.rfind("https://", 0) != 0) {
         return bad_url(url, "endpoint \"" + value + "\" must start with http:// or https://");
       }
-      if (config.endpoint.find('/', config.endpoint.find("://") + 3) != std::string::npos) {
-        return bad_url(url, "endpoint \"" + value + "\" must be scheme://host[:port] without a path");
+      if (config.endpoint.find_first_of("/?#@ ", config.endpoint.find("://") + 3) != std::string::npos ||
+          config.endpoint.size() == config.endpoint.find("://") + 3) {
+        return bad_url(url, "endpoint \"" + value + "\" must be scheme://host[:port] without a path, query or user");
       }
     } else if (name == "region") {
-      if (value.empty()) return bad_url(url, "region is empty");
+      if (!valid_region(value))
+        return bad_url(url, "region \"" + value + "\" is not a region name (lower-case letters, digits, dashes)");
       config.region = value;
     } else if (name == "path-style") {
       if (!parse_bool(value, config.path_style)) return bad_url(url, "path-style must be true or false");
@@ -147,14 +162,19 @@ Result<StoreLocation> parse_s3_url(const std::string& url) {
       config.ca_bundle = value;
     } else if (name == "insecure") {
       if (!parse_bool(value, config.insecure)) return bad_url(url, "insecure must be true or false");
+    } else if (name == "profile") {
+      if (value.empty()) return bad_url(url, "profile is empty");
+      config.profile = value;
     } else if (name == "conditional-writes") {
       if (!parse_bool(value, config.conditional_writes)) return bad_url(url, "conditional-writes must be true or false");
     } else {
       return bad_url(url, "unknown parameter \"" + name +
-                              "\" (known: endpoint, region, path-style, ca-bundle, insecure, conditional-writes)");
+                              "\" (known: endpoint, region, path-style, ca-bundle, insecure, conditional-writes, profile)");
     }
   }
   if (config.endpoint.empty()) {
+    if (!valid_region(config.region))
+      return bad_url(url, "region \"" + config.region + "\" (from AWS_REGION) is not a region name");
     config.endpoint = "https://s3." + config.region + ".amazonaws.com";
     if (!path_style_given) config.path_style = false;
   } else if (!path_style_given) {
@@ -184,7 +204,7 @@ Result<std::unique_ptr<ObjectStore>> open_store(const std::string& url, const St
     if (options.s3_credentials) {
       config.credentials = *options.s3_credentials;
     } else {
-      Result<S3Credentials> credentials = load_s3_credentials();
+      Result<S3Credentials> credentials = load_s3_credentials(config.profile);
       if (!credentials.ok()) return std::move(credentials).error().with_context("opening " + url);
       config.credentials = std::move(credentials).value();
     }

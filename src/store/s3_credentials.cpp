@@ -66,9 +66,10 @@ Result<S3Credentials> load_s3_credentials_file(const std::string& path, const st
   return credentials;
 }
 
-Result<S3Credentials> load_s3_credentials() {
+Result<S3Credentials> load_s3_credentials(const std::string& profile_override) {
   S3Credentials from_env{env_or_empty("AWS_ACCESS_KEY_ID"), env_or_empty("AWS_SECRET_ACCESS_KEY"),
                          env_or_empty("AWS_SESSION_TOKEN")};
+  if (!profile_override.empty()) from_env = {};  // a location that names a profile uses only it
   if (!from_env.access_key_id.empty() && !from_env.secret_access_key.empty()) return from_env;
   if (!from_env.access_key_id.empty() || !from_env.secret_access_key.empty()) {
     return Error(ErrorCode::kInvalidArgument,
@@ -84,7 +85,7 @@ Result<S3Credentials> load_s3_credentials() {
     }
     path = home + "/.aws/credentials";
   }
-  std::string profile = env_or_empty("AWS_PROFILE");
+  std::string profile = profile_override.empty() ? env_or_empty("AWS_PROFILE") : profile_override;
   if (profile.empty()) profile = "default";
   Result<S3Credentials> from_file = load_s3_credentials_file(path, profile);
   if (!from_file.ok() && from_file.error().code() == ErrorCode::kNotFound) {

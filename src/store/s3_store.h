@@ -21,7 +21,8 @@ struct S3Credentials {
 // AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, else the shared credentials file
 // (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials), profile AWS_PROFILE or
 // "default".
-Result<S3Credentials> load_s3_credentials();
+// A non-empty profile skips the environment and reads that profile of the file.
+Result<S3Credentials> load_s3_credentials(const std::string& profile = "");
 // Reads one profile of a shared credentials file (INI format).
 Result<S3Credentials> load_s3_credentials_file(const std::string& path, const std::string& profile);
 
@@ -40,6 +41,7 @@ struct S3Config {
   // CompleteMultipartUpload (AWS since 2024, MinIO, versitygw). false: check
   // with HEAD before the put, which is racy (see S3Store::put).
   bool conditional_writes = true;
+  std::string profile;  // credentials from this profile of the shared credentials file (URL: profile=NAME)
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::seconds stall_timeout{60};  // a transfer moving no data this long fails
 };

@@ -4,7 +4,6 @@ metadata, incremental runs, block images, streams, concurrency, keys."""
 import json
 import os
 import subprocess
-import threading
 
 import pytest
 
@@ -179,3 +178,64 @@ def test_block_restore_onto_a_loop_device_overwrites_old_contents(fs_repo, tmp_p
         subprocess.run(["e2fsck", "-fn", dev], check=True, capture_output=True)
     finally:
         subprocess.run(["losetup", "-d", dev], check=True)
+
+
+def s3_request(method, endpoint, key, secret, path, region="us-east-1"):
+    """A signed request with curl (the same SigV4 signing stowage uses)."""
+    r = subprocess.run(["curl", "-sS", "-X", method, "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+                        "--aws-sigv4", f"aws:amz:{region}:s3", "--user", f"{key}:{secret}",
+                        "-w", "\n%{http_code}", f"{endpoint}/{path}"], capture_output=True, text=True, check=True)
+    body, _, code = r.stdout.rpartition("\n")
+    return int(code), body
+
+
+def test_copy_to_a_second_s3_server_survives_losing_the_first(binary, tmp_path):
+    """A backup copied from MinIO to versitygw; the MinIO bucket deleted; the copy restores bit for bit."""
+    import uuid
+    import xml.etree.ElementTree as ET
+    from conftest import Stowage, base_env
+    env = base_env()
+    if not env.get("STOWAGE_TEST_S3B_ENDPOINT"):
+        pytest.fail("versitygw is not running: run testbed/up versitygw")
+    creds = tmp_path / "credentials"
+    creds.write_text(f"[first]\naws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\n"
+                     f"aws_secret_access_key = {env['AWS_SECRET_ACCESS_KEY']}\n"
+                     f"[second]\naws_access_key_id = {env['STOWAGE_TEST_S3B_ACCESS_KEY']}\n"
+                     f"aws_secret_access_key = {env['STOWAGE_TEST_S3B_SECRET_KEY']}\n")
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(creds)
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env.pop(k, None)
+    bucket = f"copy-src-{uuid.uuid4().hex[:10]}"
+    minio = env["STOWAGE_TEST_S3_ENDPOINT"]
+    source = Stowage(binary, f"s3://{bucket}/repo?endpoint={minio}&region=us-east-1&profile=first", env)
+    target_url = (f"s3://{env['STOWAGE_TEST_S3B_BUCKET']}/copy-{uuid.uuid4().hex[:10]}"
+                  f"?endpoint={env['STOWAGE_TEST_S3B_ENDPOINT']}&region={env.get('STOWAGE_TEST_S3B_REGION', 'us-east-1')}"
+                  f"&profile=second")
+    source.run("repo", "init", "--kdf-n", "1024")  # creates the bucket
+    src = make_tree(str(tmp_path / "src"), files=800, big_files=1)
+    snap = json.loads(source.run("-o", "json", "snapshot", "create", src).stdout)
+    env_target = dict(env, STOWAGE_PASSWORD="target-password", STOWAGE_FROM_PASSWORD=env["STOWAGE_PASSWORD"])
+    target = Stowage(binary, target_url, env_target)
+    target.run("repo", "init", "--kdf-n", "1024", "--copy-keys-from", source.repo)
+    copy_env = dict(env, STOWAGE_TO_PASSWORD="target-password")
+    copied = json.loads(Stowage(binary, source.repo, copy_env).run(
+        "-o", "json", "snapshot", "copy", snap["id"], "--to", target_url).stdout)
+    assert len(copied["copied"]) == 1 and copied["blobs_verified"] > 0
+    # A second copy sends nothing.
+    again = json.loads(Stowage(binary, source.repo, copy_env).run(
+        "-o", "json", "snapshot", "copy", "--all", "--to", target_url).stdout)
+    assert again["copied"] == [] and again["blobs_sent"] == 0
+    # Delete the first bucket entirely.
+    creds_first = dict(line.split(" = ") for line in creds.read_text().splitlines()[1:3])
+    key, secret = creds_first["aws_access_key_id"], creds_first["aws_secret_access_key"]
+    code, body = s3_request("GET", minio, key, secret, f"{bucket}?list-type=2&max-keys=1000")
+    assert code == 200, body
+    ns = {"s3": "http://s3.amazonaws.com/doc/2006-03-01/"}
+    for k in ET.fromstring(body).findall("s3:Contents/s3:Key", ns):
+        assert s3_request("DELETE", minio, key, secret, f"{bucket}/{k.text}")[0] == 204
+    assert s3_request("DELETE", minio, key, secret, bucket)[0] == 204
+    assert source.run("snapshot", "list", check=False).returncode != 0
+    # The copy alone restores bit for bit, and checks clean.
+    assert target.run("repo", "check", "--read-data").returncode == 0
+    target.run("snapshot", "restore", "latest", "-t", tmp_path / "dst")
+    assert_same_tree(src, str(tmp_path / "dst"))

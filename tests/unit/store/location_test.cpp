@@ -198,3 +198,37 @@ TEST_F(CredentialsFileTest, HalfSetEnvironmentIsAnError) {
 
 }  // namespace
 }  // namespace stowage::store_test
+
+namespace stowage::store_test {
+namespace {
+
+TEST(LocationTest, ProfileParameterReadsThatProfileAndIgnoresTheEnvironment) {
+  std::string path = std::filesystem::temp_directory_path() / "stowage-profile-credentials";
+  std::ofstream(path) << "[default]\naws_access_key_id = D\naws_secret_access_key = DS\n"
+                         "[second]\naws_access_key_id = S\naws_secret_access_key = SS\n";
+  ScopedEnv file("AWS_SHARED_CREDENTIALS_FILE", path.c_str());
+  ScopedEnv key("AWS_ACCESS_KEY_ID", "ENV");
+  ScopedEnv secret("AWS_SECRET_ACCESS_KEY", "ENVS");
+  auto location = parse_store_url("s3://my-bucket/x?endpoint=http://127.0.0.1:9&profile=second");
+  STOWAGE_ASSERT_OK(location);
+  EXPECT_EQ(location->s3.profile, "second");
+  auto credentials = load_s3_credentials("second");
+  STOWAGE_ASSERT_OK(credentials);
+  EXPECT_EQ(credentials->access_key_id, "S");
+  EXPECT_EQ(load_s3_credentials()->access_key_id, "ENV");
+  EXPECT_FALSE(load_s3_credentials("missing").ok());
+  std::filesystem::remove(path);
+}
+
+TEST(LocationTest, RefusesUrlsThatCouldRedirectRequestsOrCutPaths) {
+  for (const char* url : {"file:///srv/backups/..%00", "s3://my-bucket/p?region=attacker.example%23",
+                          "s3://my-bucket/p?region=evil/x", "s3://my-bucket/p?endpoint=http://host%3Fx%3D1",
+                          "s3://my-bucket/p?endpoint=http://user@host", "s3://my-bucket//repo",
+                          "s3://my-bucket/p?region=EU"})
+    EXPECT_FALSE(parse_store_url(url).ok()) << url;
+  std::string with_nul = std::string("file:///srv/a") + '\0' + "b";
+  EXPECT_FALSE(parse_store_url(with_nul).ok());
+}
+
+}  // namespace
+}  // namespace stowage::store_test
