@@ -53,6 +53,17 @@ bool valid_region(const std::string& region) {
   return region.front() != '-' && region.back() != '-';
 }
 
+// host[:port] of an endpoint: a DNS name, IPv4 or [IPv6] literal and a port,
+// nothing else (no path, query, fragment or user), checked by character set.
+bool endpoint_host_ok(const std::string& host) {
+  if (host.empty()) return false;
+  for (char c : host)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+          c == '_' || c == ':' || c == '[' || c == ']'))
+      return false;
+  return true;
+}
+
 bool parse_bool(const std::string& text, bool& value) {
   if (text == "true" || text == "1" || text == "yes") value = true;
   else if (text == "false" || text == "0" || text == "no") value = false;
@@ -146,8 +157,7 @@ Result<StoreLocation> parse_s3_url(const std::string& url) {
       if (config.endpoint.rfind("http://", 0) != 0 && config.endpoint.rfind("https://", 0) != 0) {
         return bad_url(url, "endpoint \"" + value + "\" must start with http:// or https://");
       }
-      if (config.endpoint.find_first_of("/?#@ ", config.endpoint.find("://") + 3) != std::string::npos ||
-          config.endpoint.size() == config.endpoint.find("://") + 3) {
+      if (!endpoint_host_ok(config.endpoint.substr(config.endpoint.find("://") + 3))) {
         return bad_url(url, "endpoint \"" + value + "\" must be scheme://host[:port] without a path, query or user");
       }
     } else if (name == "region") {
