@@ -146,7 +146,10 @@ Result<BlobId> FileBackup::backup_dir(int dirfd, const std::string& rel, const T
       skip[i] = 1;
       continue;
     }
-    if (Status x = read_xattrs(path, node.xattrs); !x.ok()) warn(x.error().to_string());
+    // Regular files read their attributes through the open descriptor in the
+    // reader (or reuse the parent's when unchanged: ctime covers xattrs).
+    if (node.type != NodeType::kFile)
+      if (Status x = read_xattrs(path, node.xattrs); !x.ok()) warn(x.error().to_string());
     const Node* prev = find_node(parent, name);
     switch (node.type) {
       case NodeType::kDir: {
@@ -186,6 +189,7 @@ Result<BlobId> FileBackup::backup_dir(int dirfd, const std::string& rel, const T
             prev->ctime_ns == node.ctime_ns && prev->inode == node.inode &&
             std::all_of(prev->content.begin(), prev->content.end(), [&](const BlobId& id) { return repo_.has_blob(id); })) {
           node.content = prev->content;
+          node.xattrs = prev->xattrs;
           unchanged_++;
           if (options_.progress) {
             options_.progress->files_done++;
@@ -226,7 +230,11 @@ Status FileBackup::read_file(const std::string& path, Node& node, bool& skip) {
     return ok_status();
   }
   FdCloser closer{fd};
+  if (Status x = read_xattrs_fd(fd, path, node.xattrs); !x.ok()) warn(x.error().to_string());
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  // Small files (one read) are saved by this thread: handing them to the
+  // savers costs a copy and two context switches per file.
+  const bool save_inline = node.size < kReadSize;
   const FastCdc& cdc = repo_.chunker();
   size_t cap = cdc.params().max_size + kReadSize;
   thread_local Bytes buf;  // one read buffer per reader thread, not per file
@@ -260,7 +268,10 @@ Status FileBackup::read_file(const std::string& path, Node& node, bool& skip) {
     ByteView chunk(buf.data() + start, len);
     BlobId id = repo_.blob_id(chunk);
     node.content.push_back(id);
-    if (!repo_.has_blob(id)) {
+    if (save_inline) {
+      auto saved = repo_.save_blob(BlobType::kData, id, chunk);
+      if (!saved.ok()) return std::move(saved).error();
+    } else if (!repo_.has_blob(id)) {
       auto data = std::make_shared<Bytes>(chunk.begin(), chunk.end());
       savers_.submit([this, id, data]() -> Status {
         if (savers_.failed()) return ok_status();

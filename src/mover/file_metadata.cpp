@@ -31,31 +31,50 @@ bool node_from_stat(const struct stat& st, Node& n) {
   return true;
 }
 
-Status read_xattrs(const std::string& path, std::vector<Xattr>& out) {
+namespace {
+
+// Lists and reads attributes through the given list/get calls, so the path
+// and descriptor variants share one loop.
+template <class List, class Get>
+Status read_xattrs_with(const std::string& path, std::vector<Xattr>& out, List list, Get get) {
   out.clear();
-  ssize_t len = llistxattr(path.c_str(), nullptr, 0);
+  ssize_t len = list(nullptr, 0);
   if (len < 0) {
     if (errno == ENOTSUP || errno == ENODATA) return ok_status();
     return Error(ErrorCode::kIo, std::string("listing extended attributes failed: ") + strerror(errno), path);
   }
   if (len == 0) return ok_status();
   std::string names(size_t(len), '\0');
-  len = llistxattr(path.c_str(), names.data(), names.size());
+  len = list(names.data(), names.size());
   if (len < 0) return Error(ErrorCode::kIo, std::string("listing extended attributes failed: ") + strerror(errno), path);
   names.resize(size_t(len));
   for (size_t pos = 0; pos < names.size();) {
     std::string name = names.c_str() + pos;
     pos += name.size() + 1;
     if (name.empty()) continue;
-    ssize_t vlen = lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+    ssize_t vlen = get(name.c_str(), nullptr, 0);
     if (vlen < 0) continue;  // removed meanwhile
     Xattr x{name, Bytes(size_t(vlen))};
-    vlen = lgetxattr(path.c_str(), name.c_str(), x.value.data(), x.value.size());
+    vlen = get(name.c_str(), x.value.data(), x.value.size());
     if (vlen < 0) continue;
     x.value.resize(size_t(vlen));
     out.push_back(std::move(x));
   }
   return ok_status();
+}
+
+}  // namespace
+
+Status read_xattrs(const std::string& path, std::vector<Xattr>& out) {
+  return read_xattrs_with(
+      path, out, [&](char* buf, size_t n) { return llistxattr(path.c_str(), buf, n); },
+      [&](const char* name, void* buf, size_t n) { return lgetxattr(path.c_str(), name, buf, n); });
+}
+
+Status read_xattrs_fd(int fd, const std::string& path, std::vector<Xattr>& out) {
+  return read_xattrs_with(
+      path, out, [&](char* buf, size_t n) { return flistxattr(fd, buf, n); },
+      [&](const char* name, void* buf, size_t n) { return fgetxattr(fd, name, buf, n); });
 }
 
 }  // namespace stowage
