@@ -34,7 +34,10 @@ std::string rbac_rule(const RequestContext& context) {
 
 std::optional<ApiStatus> parse_api_status(std::string_view body) {
   nlohmann::json document = nlohmann::json::parse(body, nullptr, false);
-  if (document.is_discarded() || !document.is_object() || json_string(document, "kind") != "Status") {
+  if (document.is_discarded() || !document.is_object()) return std::nullopt;
+  // Exec's error channel sends a Status without kind and apiVersion.
+  const std::string kind = json_string(document, "kind");
+  if (kind != "Status" && !(kind.empty() && document.contains("status") && document["status"].is_string())) {
     return std::nullopt;
   }
   ApiStatus status;

@@ -30,23 +30,16 @@ struct FdCloser {
   }
 };
 
-// Counts outstanding file tasks of one directory.
-struct Countdown {
-  std::mutex mu;
-  std::condition_variable cv;
-  size_t pending = 0;
-  void add() {
-    std::lock_guard l(mu);
-    pending++;
-  }
-  void done() {
-    std::lock_guard l(mu);
-    if (--pending == 0) cv.notify_all();
-  }
-  void wait() {
-    std::unique_lock l(mu);
-    cv.wait(l, [&] { return pending == 0; });
-  }
+// One directory being backed up. Its tree is saved when the last of its
+// children (files being read, subdirectories being walked) completes, by
+// whichever thread completes it, so the walker never waits for file reads.
+struct DirState {
+  std::string rel;
+  std::vector<Node> nodes;
+  std::vector<char> skip;
+  std::atomic<size_t> pending{1};  // the walker's own hold, released after listing
+  std::shared_ptr<DirState> parent;
+  size_t index_in_parent = 0;
 };
 
 class FileBackup {
@@ -72,7 +65,10 @@ class FileBackup {
   std::vector<std::string> warnings() const { return warnings_; }
 
  private:
-  Result<BlobId> backup_dir(int dirfd, const std::string& rel, const Tree* parent);
+  Status backup_dir(int dirfd, const std::string& rel, const Tree* parent, std::shared_ptr<DirState> state);
+  // Releases one hold on state; the last release saves its tree and releases
+  // one hold on its parent.
+  void complete(std::shared_ptr<DirState> state);
   Status read_file(const std::string& path, Node& node, bool& skip);
   void warn(const std::string& message) {
     std::lock_guard l(warn_mu_);
@@ -90,6 +86,8 @@ class FileBackup {
   std::mutex warn_mu_;
   std::vector<std::string> warnings_;
   std::atomic<uint64_t> files_{0}, dirs_{0}, bytes_{0}, bytes_read_{0}, unchanged_{0}, errors_{0};
+  BlobId root_id_;
+  bool root_done_ = false;
 };
 
 const Node* find_node(const Tree* tree, const std::string& name) {
@@ -104,16 +102,41 @@ Result<BlobId> FileBackup::run(const Tree* parent_root) {
   if (fd < 0)
     return Error(ErrorCode::kIo, std::string("cannot open the directory to back up: ") + strerror(errno), root_);
   FdCloser closer{fd};
-  auto root = backup_dir(fd, "", parent_root);
+  auto root = std::make_shared<DirState>();
+  Status walked = backup_dir(fd, "", parent_root, root);
   Status readers = readers_.wait();
-  Status savers = savers_.wait();
-  if (!root.ok()) return root;
-  if (!readers.ok()) return std::move(readers).error();
-  if (!savers.ok()) return std::move(savers).error();
-  return root;
+  Status savers = savers_.wait();  // after readers: they are the savers' producers
+  TRY_STATUS(walked);
+  TRY_STATUS(readers);
+  TRY_STATUS(savers);
+  if (!root_done_) return Error(ErrorCode::kInternal, "the root directory's tree was never completed", root_);
+  return root_id_;
 }
 
-Result<BlobId> FileBackup::backup_dir(int dirfd, const std::string& rel, const Tree* parent) {
+void FileBackup::complete(std::shared_ptr<DirState> state) {
+  while (state && --state->pending == 0) {
+    if (readers_.failed() || savers_.failed()) return;
+    Tree tree;
+    for (size_t i = 0; i < state->nodes.size(); i++)
+      if (!state->skip[i]) tree.nodes.push_back(std::move(state->nodes[i]));
+    auto id = repo_.save_tree(encode_tree(tree));
+    if (!id.ok()) {
+      readers_.fail(std::move(id).error().with_context("saving the tree of '/" + state->rel + "'"));
+      return;
+    }
+    std::shared_ptr<DirState> parent = std::move(state->parent);
+    if (!parent) {
+      root_id_ = *id;
+      root_done_ = true;
+      return;
+    }
+    parent->nodes[state->index_in_parent].subtree = *id;
+    state = std::move(parent);
+  }
+}
+
+Status FileBackup::backup_dir(int dirfd, const std::string& rel, const Tree* parent,
+                              std::shared_ptr<DirState> state) {
   std::vector<std::string> names;
   {
     int dup_fd = dup(dirfd);
@@ -126,9 +149,11 @@ Result<BlobId> FileBackup::backup_dir(int dirfd, const std::string& rel, const T
   }
   std::sort(names.begin(), names.end());
   dirs_++;
-  std::vector<Node> nodes(names.size());
-  std::vector<char> skip(names.size(), 0);
-  Countdown files;
+  state->rel = rel;
+  state->nodes.resize(names.size());
+  state->skip.assign(names.size(), 0);
+  std::vector<Node>& nodes = state->nodes;
+  std::vector<char>& skip = state->skip;
   for (size_t i = 0; i < names.size() && !readers_.failed() && !savers_.failed(); i++) {
     const std::string& name = names[i];
     std::string child_rel = rel.empty() ? name : rel + "/" + name;
@@ -168,7 +193,11 @@ Result<BlobId> FileBackup::backup_dir(int dirfd, const std::string& rel, const T
             if (t.ok()) prev_tree = std::move(t).value();
           }
         }
-        node.subtree = TRY(backup_dir(child, child_rel, prev_tree ? &*prev_tree : nullptr));
+        auto child_state = std::make_shared<DirState>();
+        child_state->parent = state;
+        child_state->index_in_parent = i;
+        state->pending++;
+        TRY_STATUS(backup_dir(child, child_rel, prev_tree ? &*prev_tree : nullptr, child_state));
         break;
       }
       case NodeType::kSymlink: {
@@ -197,28 +226,23 @@ Result<BlobId> FileBackup::backup_dir(int dirfd, const std::string& rel, const T
           }
           break;
         }
-        files.add();
-        char* skip_flag = &skip[i];
-        bool queued = readers_.submit([this, path, &node, skip_flag, &files]() -> Status {
+        state->pending++;
+        bool queued = readers_.submit([this, path, state, i]() -> Status {
           bool skipped = false;
-          Status s = readers_.failed() || savers_.failed() ? ok_status() : read_file(path, node, skipped);
-          if (skipped) *skip_flag = 1;
-          files.done();
+          Status s = readers_.failed() || savers_.failed() ? ok_status()
+                                                           : read_file(path, state->nodes[i], skipped);
+          if (skipped) state->skip[i] = 1;
+          complete(state);
           return s;
         });
-        if (!queued) files.done();
+        if (!queued) complete(state);
         break;
       }
       default: break;
     }
   }
-  files.wait();
-  if (readers_.failed() || savers_.failed())
-    return Error(ErrorCode::kCancelled, "backup stopped after an error", full(rel));
-  Tree tree;
-  for (size_t i = 0; i < nodes.size(); i++)
-    if (!skip[i]) tree.nodes.push_back(std::move(nodes[i]));
-  return repo_.save_tree(encode_tree(tree));
+  complete(state);  // the walker's hold
+  return ok_status();
 }
 
 Status FileBackup::read_file(const std::string& path, Node& node, bool& skip) {
