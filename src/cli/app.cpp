@@ -348,6 +348,7 @@ int cmd_create(const Globals& g, const CreateArgs& a) {
     o.parent = *parent;
     o.save_workers = g.workers;
     o.progress = &progress;
+    o.scan_totals = progress_style(g) != ProgressStyle::kNone;
     snap = backup_files(**repo, a.path, o);
   } else if (!a.block_device.empty()) {
     BlockBackupOptions o;

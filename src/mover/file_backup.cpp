@@ -35,6 +35,8 @@ struct FdCloser {
 // whichever thread completes it, so the walker never waits for file reads.
 struct DirState {
   std::string rel;
+  std::optional<Tree> previous;  // the parent snapshot's tree of this directory
+  BlobId previous_id;
   std::vector<Node> nodes;
   std::vector<char> skip;
   std::atomic<size_t> pending{1};  // the walker's own hold, released after listing
@@ -51,7 +53,7 @@ class FileBackup {
         readers_(options.read_workers ? options.read_workers : 2, 64),
         savers_(options.save_workers ? options.save_workers : default_workers(), 4) {}
 
-  Result<BlobId> run(const Tree* parent_root);
+  Result<BlobId> run(std::optional<Tree> parent_root, const BlobId& parent_root_id);
   SnapshotSummary summary() const {
     SnapshotSummary s;
     s.files = files_;
@@ -97,13 +99,15 @@ const Node* find_node(const Tree* tree, const std::string& name) {
   return it != tree->nodes.end() && it->name == name ? &*it : nullptr;
 }
 
-Result<BlobId> FileBackup::run(const Tree* parent_root) {
+Result<BlobId> FileBackup::run(std::optional<Tree> parent_root, const BlobId& parent_root_id) {
   int fd = open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
     return Error(ErrorCode::kIo, std::string("cannot open the directory to back up: ") + strerror(errno), root_);
   FdCloser closer{fd};
   auto root = std::make_shared<DirState>();
-  Status walked = backup_dir(fd, "", parent_root, root);
+  root->previous = std::move(parent_root);
+  root->previous_id = parent_root_id;
+  Status walked = backup_dir(fd, "", root->previous ? &*root->previous : nullptr, root);
   Status readers = readers_.wait();
   Status savers = savers_.wait();  // after readers: they are the savers' producers
   TRY_STATUS(walked);
@@ -119,7 +123,11 @@ void FileBackup::complete(std::shared_ptr<DirState> state) {
     Tree tree;
     for (size_t i = 0; i < state->nodes.size(); i++)
       if (!state->skip[i]) tree.nodes.push_back(std::move(state->nodes[i]));
-    auto id = repo_.save_tree(encode_tree(tree));
+    // An unchanged directory reuses the parent snapshot's tree blob without
+    // encoding and hashing it again.
+    Result<BlobId> id = state->previous && state->previous->nodes == tree.nodes && repo_.has_blob(state->previous_id)
+                            ? Result<BlobId>(state->previous_id)
+                            : repo_.save_tree(encode_tree(tree));
     if (!id.ok()) {
       readers_.fail(std::move(id).error().with_context("saving the tree of '/" + state->rel + "'"));
       return;
@@ -185,19 +193,22 @@ Status FileBackup::backup_dir(int dirfd, const std::string& rel, const Tree* par
           break;
         }
         FdCloser closer{child};
-        std::optional<Tree> prev_tree;
+        auto child_state = std::make_shared<DirState>();
         if (prev && prev->type == NodeType::kDir) {
           auto bytes = repo_.load_blob(prev->subtree);
           if (bytes.ok()) {
             auto t = decode_tree(*bytes);
-            if (t.ok()) prev_tree = std::move(t).value();
+            if (t.ok()) {
+              child_state->previous = std::move(t).value();
+              child_state->previous_id = prev->subtree;
+            }
           }
         }
-        auto child_state = std::make_shared<DirState>();
         child_state->parent = state;
         child_state->index_in_parent = i;
         state->pending++;
-        TRY_STATUS(backup_dir(child, child_rel, prev_tree ? &*prev_tree : nullptr, child_state));
+        const Tree* child_prev = child_state->previous ? &*child_state->previous : nullptr;
+        TRY_STATUS(backup_dir(child, child_rel, child_prev, child_state));
         break;
       }
       case NodeType::kSymlink: {
@@ -338,13 +349,17 @@ Result<Snapshot> backup_files(Repository& repo, const std::string& path, const F
     return Error(ErrorCode::kNotFound, std::string("cannot resolve the path to back up: ") + strerror(errno), path);
   int64_t start = now_unix_nanos();
   std::optional<Tree> parent_root;
+  BlobId parent_root_id;
   if (options.parent) {
     Snapshot parent = TRY(repo.load_snapshot(*options.parent));
     if (parent.kind == SnapshotKind::kFiles) {
       auto bytes = repo.load_blob(parent.root);
       if (bytes.ok()) {
         auto t = decode_tree(*bytes);
-        if (t.ok()) parent_root = std::move(t).value();
+        if (t.ok()) {
+          parent_root = std::move(t).value();
+          parent_root_id = parent.root;
+        }
       }
     }
   }
@@ -353,8 +368,9 @@ Result<Snapshot> backup_files(Repository& repo, const std::string& path, const F
   FileBackup backup(repo, options, resolved);
   std::atomic<bool> scan_stop{false};
   std::thread scanner;
-  if (options.progress) scanner = std::thread([&] { scan_totals(resolved, *options.progress, scan_stop); });
-  auto root_result = backup.run(parent_root ? &*parent_root : nullptr);
+  if (options.progress && options.scan_totals)
+    scanner = std::thread([&] { scan_totals(resolved, *options.progress, scan_stop); });
+  auto root_result = backup.run(std::move(parent_root), parent_root_id);
   scan_stop = true;
   if (scanner.joinable()) scanner.join();
   BlobId root = TRY(std::move(root_result));

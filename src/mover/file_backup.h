@@ -19,6 +19,9 @@ struct FileBackupOptions {
   size_t read_workers = 2;          // threads reading and chunking files
   size_t save_workers = 0;          // threads compressing/encrypting (0: cores)
   Progress* progress = nullptr;
+  // Count files and bytes in a second walk beside the backup, for a percent
+  // and an ETA (worth it only when someone watches the progress).
+  bool scan_totals = false;
 };
 
 Result<Snapshot> backup_files(Repository& repo, const std::string& path, const FileBackupOptions& options);

@@ -17,6 +17,7 @@ const char* node_type_name(NodeType t);
 struct Xattr {
   std::string name;
   Bytes value;
+  friend bool operator==(const Xattr&, const Xattr&) = default;
 };
 
 struct Node {
@@ -34,6 +35,7 @@ struct Node {
   std::vector<BlobId> content;  // files: data blobs in order
   BlobId subtree;               // dirs
   std::vector<Xattr> xattrs;    // includes system.posix_acl_* (ACLs)
+  friend bool operator==(const Node&, const Node&) = default;
 };
 
 struct Tree {
