@@ -22,9 +22,12 @@ Repository::Repository(std::shared_ptr<ObjectStore> store, RepoConfig config, Ma
       key_slot_(std::move(key_slot)),
       aead_(key_.encryption) {
   chunker_ = std::make_unique<FastCdc>(config_.chunker, crypto::derive_subkey(key_.id_key, "chunker gear table"));
+  uploads_ = std::make_unique<WorkQueue>(kUploadThreads, 1);
 }
 
-Repository::~Repository() = default;
+Repository::~Repository() {
+  (void)uploads_->wait();  // never leave a pack upload running past the repository
+}
 
 Status Repository::init(ObjectStore& store, std::string_view password, const InitOptions& options) {
   RepoConfig config;
@@ -131,8 +134,14 @@ Result<bool> Repository::save_blob(BlobType type, const BlobId& id, ByteView pla
     stats_.bytes_stored_new += open->builder.size() - before;
     if (open->builder.size() >= config_.pack_size) full = std::move(open);
   }
-  if (full) TRY_STATUS(upload_pack(*full));
+  if (full) TRY_STATUS(submit_upload(std::move(full)));
   return true;
+}
+
+Status Repository::submit_upload(std::unique_ptr<OpenPack> pack) {
+  std::shared_ptr<OpenPack> shared(std::move(pack));
+  if (uploads_->submit([this, shared]() -> Status { return upload_pack(*shared); })) return ok_status();
+  return uploads_->wait();  // failed earlier: report that error
 }
 
 Result<BlobId> Repository::save_tree(ByteView plaintext) {
@@ -189,7 +198,8 @@ Status Repository::flush() {
     packs[1] = std::move(open_[1]);
   }
   for (auto& p : packs)
-    if (p && !p->builder.empty()) TRY_STATUS(upload_pack(*p));
+    if (p && !p->builder.empty()) TRY_STATUS(submit_upload(std::move(p)));
+  TRY_STATUS(uploads_->wait());
   return write_pending_index(true);
 }
 

@@ -17,6 +17,7 @@
 #include "repo/keys.h"
 #include "repo/snapshot.h"
 #include "store/object_store.h"
+#include "util/work_queue.h"
 
 namespace stowage {
 
@@ -104,6 +105,8 @@ class Repository {
                           const crypto::ScryptParams& kdf);
   struct OpenPack;
   Status upload_pack(OpenPack& pack);
+  // Hands a full pack to the upload threads; fails with the first upload error.
+  Status submit_upload(std::unique_ptr<OpenPack> pack);
   Status write_pending_index(bool force);
 
   std::shared_ptr<ObjectStore> store_;
@@ -120,6 +123,11 @@ class Repository {
   std::unique_ptr<OpenPack> open_[2];  // by BlobType
   std::vector<PackRecord> unindexed_;  // uploaded packs not yet in an index object
   std::mutex index_write_mu_;
+  // Full packs upload on their own threads, so that the threads filling packs
+  // never wait for the store (an fsync, an S3 round trip). At most
+  // kUploadThreads + 1 packs wait in memory.
+  static constexpr size_t kUploadThreads = 3;
+  std::unique_ptr<WorkQueue> uploads_;
 };
 
 }  // namespace stowage
