@@ -17,6 +17,12 @@ const EVP_CIPHER* cipher() {
   static EVP_CIPHER* c = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
   return c;
 }
+
+// One cipher context per thread, re-initialised for each object.
+EVP_CIPHER_CTX* thread_ctx() {
+  thread_local CtxPtr ctx(EVP_CIPHER_CTX_new());
+  return ctx.get();
+}
 }  // namespace
 
 Bytes random_bytes(size_t n) {
@@ -32,14 +38,14 @@ void Aead::seal(ByteView plaintext, ByteView associated, Bytes& out) const {
   out.resize(base + kAeadNonceSize + plaintext.size() + kAeadTagSize);
   uint8_t* nonce = out.data() + base;
   if (RAND_bytes(nonce, kAeadNonceSize) != 1) abort();
-  CtxPtr ctx(EVP_CIPHER_CTX_new());
+  EVP_CIPHER_CTX* ctx = thread_ctx();
   int len = 0;
-  EVP_EncryptInit_ex2(ctx.get(), cipher(), key_.data(), nonce, nullptr);
-  if (!associated.empty()) EVP_EncryptUpdate(ctx.get(), nullptr, &len, associated.data(), int(associated.size()));
+  EVP_EncryptInit_ex2(ctx, cipher(), key_.data(), nonce, nullptr);
+  if (!associated.empty()) EVP_EncryptUpdate(ctx, nullptr, &len, associated.data(), int(associated.size()));
   uint8_t* ct = nonce + kAeadNonceSize;
-  if (!plaintext.empty()) EVP_EncryptUpdate(ctx.get(), ct, &len, plaintext.data(), int(plaintext.size()));
-  EVP_EncryptFinal_ex(ctx.get(), ct + plaintext.size(), &len);
-  EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kAeadTagSize, ct + plaintext.size());
+  if (!plaintext.empty()) EVP_EncryptUpdate(ctx, ct, &len, plaintext.data(), int(plaintext.size()));
+  EVP_EncryptFinal_ex(ctx, ct + plaintext.size(), &len);
+  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kAeadTagSize, ct + plaintext.size());
 }
 
 Bytes Aead::seal(ByteView plaintext, ByteView associated) const {
@@ -56,13 +62,13 @@ Result<Bytes> Aead::open(ByteView sealed, ByteView associated) const {
   size_t ct_len = sealed.size() - kAeadOverhead;
   const uint8_t* ct = nonce + kAeadNonceSize;
   Bytes plain(ct_len);
-  CtxPtr ctx(EVP_CIPHER_CTX_new());
+  EVP_CIPHER_CTX* ctx = thread_ctx();
   int len = 0;
-  EVP_DecryptInit_ex2(ctx.get(), cipher(), key_.data(), nonce, nullptr);
-  if (!associated.empty()) EVP_DecryptUpdate(ctx.get(), nullptr, &len, associated.data(), int(associated.size()));
-  if (ct_len) EVP_DecryptUpdate(ctx.get(), plain.data(), &len, ct, int(ct_len));
-  EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kAeadTagSize, const_cast<uint8_t*>(ct + ct_len));
-  if (EVP_DecryptFinal_ex(ctx.get(), plain.data() + ct_len, &len) != 1)
+  EVP_DecryptInit_ex2(ctx, cipher(), key_.data(), nonce, nullptr);
+  if (!associated.empty()) EVP_DecryptUpdate(ctx, nullptr, &len, associated.data(), int(associated.size()));
+  if (ct_len) EVP_DecryptUpdate(ctx, plain.data(), &len, ct, int(ct_len));
+  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kAeadTagSize, const_cast<uint8_t*>(ct + ct_len));
+  if (EVP_DecryptFinal_ex(ctx, plain.data() + ct_len, &len) != 1)
     return Error(ErrorCode::kCorrupt, "authentication failed: data was modified or encrypted with another key");
   return plain;
 }

@@ -2,26 +2,52 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+
+#include <cstdlib>
 
 namespace stowage::crypto {
+
+// OpenSSL 3 looks algorithms up by name behind a global lock on every
+// implicit use (EVP_sha256(), HMAC()); fetching once and keeping one context
+// per thread removes that lock and the allocations from the per-chunk path.
+namespace {
+EVP_MD* sha256_md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+EVP_MAC* hmac_mac() {
+  static EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  return mac;
+}
+}  // namespace
 
 Digest sha256(ByteView data) {
   Digest out;
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), out.data(), &len, sha256_md(), nullptr);
   return out;
 }
 
 Digest hmac_sha256(ByteView key, ByteView data) {
+  thread_local struct Holder {
+    EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(hmac_mac());
+    ~Holder() { EVP_MAC_CTX_free(ctx); }
+  } holder;
+  char digest_name[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+                         OSSL_PARAM_construct_end()};
   Digest out;
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), int(key.size()), data.data(), data.size(), out.data(), &len);
+  size_t len = 0;
+  if (EVP_MAC_init(holder.ctx, key.data(), key.size(), params) != 1 ||
+      EVP_MAC_update(holder.ctx, data.data(), data.size()) != 1 ||
+      EVP_MAC_final(holder.ctx, out.data(), &len, out.size()) != 1)
+    abort();  // cannot happen with a valid context; a wrong id would be worse
   return out;
 }
 
 Sha256Stream::Sha256Stream() : ctx_(EVP_MD_CTX_new()) {
-  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), sha256_md(), nullptr);
 }
 Sha256Stream::~Sha256Stream() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
 void Sha256Stream::update(ByteView data) {
