@@ -69,6 +69,11 @@ struct PreparedRequest {
   ~PreparedRequest() { curl_slist_free_all(headers); }
 };
 
+Error after_attempts(const Error& error, int attempts) {
+  return Error(error.code(), error.message() + " (after " + std::to_string(attempts) + " attempts)", error.object(),
+               error.hint());
+}
+
 }  // namespace
 
 std::string ApiResponse::header(const std::string& name) const {
@@ -152,6 +157,7 @@ void ApiClient::apply_connection_options(void* curl_handle) const {
   if (!config_.ca_pem.empty()) {
     // Trust exactly the kubeconfig's CA, as kubectl does, not the system store.
     set_blob(curl, CURLOPT_CAINFO_BLOB, config_.ca_pem);
+    curl_easy_setopt(curl, CURLOPT_CAINFO, nullptr);
     curl_easy_setopt(curl, CURLOPT_CAPATH, nullptr);
   }
   if (config_.insecure_skip_tls_verify) {
@@ -269,14 +275,12 @@ Result<ApiResponse> ApiClient::send(const ApiRequest& request) {
                        ((status == 500 || status == 502) && request.method == "GET");
       if (!retryable || attempt >= options_.max_attempts) {
         Error error = api_error(status, response->body, context_of(request), retry_after);
-        if (attempt > 1) error = std::move(error).with_context("after " + std::to_string(attempt) + " attempts");
-        return error;
+        return attempt > 1 ? after_attempts(error, attempt) : error;
       }
       if (retry_after > 0) delay = std::max(delay, milliseconds(std::min<long>(retry_after, 30) * 1000));
     } else if (!retryable_failure || attempt >= options_.max_attempts) {
       Error error = std::move(response).error();
-      if (attempt > 1) error = std::move(error).with_context("after " + std::to_string(attempt) + " attempts");
-      return error;
+      return attempt > 1 ? after_attempts(error, attempt) : error;
     }
     if (options_.sleep) {
       options_.sleep(delay);

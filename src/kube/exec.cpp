@@ -1,5 +1,6 @@
 #include "kube/exec.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include "kube/query.h"
@@ -95,9 +96,12 @@ Result<ExecResult> exec(ApiClient& client, const std::string& namespace_name, co
 
   ExecResult result;
   std::string status_json;
+  // The status comes last; after it, wait briefly for the close frame only.
+  Clock::time_point read_deadline = deadline;
   while (true) {
-    Result<std::optional<WebSocketFrame>> received = connection->receive(deadline);
+    Result<std::optional<WebSocketFrame>> received = connection->receive(read_deadline);
     if (!received.ok()) return std::move(received).error().with_context("exec of " + what);
+    if (!*received && !status_json.empty()) break;
     if (!*received) {
       connection->close(1000, "timeout");
       return Error(ErrorCode::kUnavailable,
@@ -118,6 +122,7 @@ Result<ExecResult> exec(ApiClient& client, const std::string& namespace_name, co
       append_capped(result.stderr_text, data, options.max_output, result.truncated);
     } else if (channel == kError) {
       status_json.append(data);
+      read_deadline = std::min(deadline, Clock::now() + std::chrono::seconds(1));
     }
   }
   // No status at all: the stream ended cleanly, as v1-v3 servers report success.

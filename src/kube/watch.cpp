@@ -139,13 +139,16 @@ Result<WatchResult> watch(ApiClient& client, const ApiResource& type, const std:
     query.add("watch", "1");
     query.add("resourceVersion", result.resource_version);
     if (options.bookmarks) query.add("allowWatchBookmarks", "true");
-    query.add("timeoutSeconds", (long long)options.server_timeout.count());
+    query.add("timeoutSeconds", static_cast<long long>(options.server_timeout.count()));
     query.add("labelSelector", options.label_selector);
     query.add("fieldSelector", options.field_selector);
     ApiRequest request;
     request.verb = "watch";
     request.target = target;
     request.query = query.str();
+    // A backstop for a connection that dies silently: the server ends the
+    // watch after timeoutSeconds anyway.
+    request.timeout = std::chrono::duration_cast<milliseconds>(options.server_timeout + std::chrono::seconds(60));
     Result<long> streamed = client.stream(request, on_data, stop);
 
     if (expired) {

@@ -232,23 +232,49 @@ Result<Bytes> FsStore::get(const std::string& key) {
   return data;
 }
 
+Result<FsStore::OpenFile> FsStore::open_for_read(const std::string& key) {
+  {
+    std::lock_guard lock(open_mu_);
+    for (auto it = open_files_.begin(); it != open_files_.end(); ++it) {
+      if (it->key != key) continue;
+      open_files_.splice(open_files_.begin(), open_files_, it);
+      return open_files_.front();
+    }
+  }
+  const std::string path = path_of(key);
+  int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (raw < 0) return os_error(errno, "cannot open object file", key, path, root_);
+  std::shared_ptr<const int> fd(new int(raw), [](const int* p) {
+    ::close(*p);
+    delete p;
+  });
+  struct stat st;
+  if (::fstat(raw, &st) != 0) return os_error(errno, "cannot stat", key, path, root_);
+  if (!S_ISREG(st.st_mode)) return not_an_object(key, path);
+  OpenFile file{key, fd, uint64_t(st.st_size)};
+  std::lock_guard lock(open_mu_);
+  open_files_.push_front(file);
+  if (open_files_.size() > kOpenFiles) open_files_.pop_back();
+  return file;
+}
+
+void FsStore::forget_open(const std::string& key) {
+  std::lock_guard lock(open_mu_);
+  open_files_.remove_if([&](const OpenFile& f) { return f.key == key; });
+}
+
 Result<Bytes> FsStore::get_range(const std::string& key, uint64_t offset, uint64_t length) {
   TRY_STATUS(check_key(key));
-  const std::string path = path_of(key);
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return os_error(errno, "cannot open object file", key, path, root_);
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return os_error(errno, "cannot stat", key, path, root_);
-  if (!S_ISREG(st.st_mode)) return not_an_object(key, path);
-  const uint64_t size = uint64_t(st.st_size);
+  OpenFile file = TRY(open_for_read(key));
+  const uint64_t size = file.size;
   if (offset > size || length > size - offset) {
     return Error(ErrorCode::kInvalidArgument,
                  "range [" + std::to_string(offset) + ", +" + std::to_string(length) + ") is past the end of object " +
-                     key + " at " + path + " (" + std::to_string(size) + " bytes)",
+                     key + " at " + path_of(key) + " (" + std::to_string(size) + " bytes)",
                  key, "the object is shorter than the caller expected: it may be truncated; run a repository check");
   }
   Bytes data(length);
-  TRY_STATUS(read_exact(fd.get(), data.data(), length, offset, key, path, root_));
+  TRY_STATUS(read_exact(*file.fd, data.data(), length, offset, key, path_of(key), root_));
   return data;
 }
 
@@ -322,6 +348,7 @@ Status FsStore::list_dir(const std::string& dir_key, const std::string& prefix,
 
 Status FsStore::remove(const std::string& key) {
   TRY_STATUS(check_key(key));
+  forget_open(key);
   const std::string path = path_of(key);
   if (::unlink(path.c_str()) != 0) {
     if (errno == ENOENT || errno == ENOTDIR) return ok_status();

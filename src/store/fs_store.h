@@ -2,6 +2,9 @@
 // nested paths; puts are atomic and create-only (temp file + fsync + link()).
 #pragma once
 
+#include <list>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "store/object_store.h"
@@ -37,7 +40,21 @@ class FsStore : public ObjectStore {
   Status list_dir(const std::string& dir_key, const std::string& prefix,
                   const std::function<void(const ObjectInfo&)>& fn);
 
+  // Ranged reads (a restore reads thousands of blobs from one pack) reuse
+  // open descriptors: objects never change once written, and remove() drops
+  // a key's entry. At most kOpenFiles stay open.
+  struct OpenFile {
+    std::string key;
+    std::shared_ptr<const int> fd;  // closed when the last user drops it
+    uint64_t size = 0;
+  };
+  static constexpr size_t kOpenFiles = 32;
+  Result<OpenFile> open_for_read(const std::string& key);
+  void forget_open(const std::string& key);
+
   std::string root_;
+  std::mutex open_mu_;
+  std::list<OpenFile> open_files_;  // most recently used first
 };
 
 }  // namespace stowage
