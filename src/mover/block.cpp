@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "mover/chunk_list.h"
-#include "util/clock.h"
+#include "mover/snapshot_writer.h"
 #include "util/work_queue.h"
 
 namespace stowage {
@@ -106,7 +106,7 @@ Result<std::vector<Extent>> parse_extents(std::string_view text) {
 }
 
 Result<Snapshot> backup_block(Repository& repo, const std::string& device, const BlockBackupOptions& options) {
-  int64_t start = now_unix_nanos();
+  SnapshotWriter writer(repo, SnapshotKind::kBlock, device, options.tags, options.parent);
   Fd in{open(device.c_str(), O_RDONLY | O_CLOEXEC)};
   if (in.fd < 0) return Error(ErrorCode::kIo, std::string("cannot open: ") + strerror(errno), device);
   uint64_t size = TRY(device_size(in.fd, device));
@@ -141,8 +141,6 @@ Result<Snapshot> backup_block(Repository& repo, const std::string& device, const
     }
   }
 
-  uint64_t blobs0 = repo.write_stats().blobs_new, bytes0 = repo.write_stats().bytes_new,
-           stored0 = repo.write_stats().bytes_stored_new;
   std::atomic<uint64_t> bytes_read{0};
   if (options.progress) {
     uint64_t total = 0;
@@ -180,27 +178,13 @@ Result<Snapshot> backup_block(Repository& repo, const std::string& device, const
     }
     TRY_STATUS(queue.wait());
   }
-  BlobId root = TRY(save_chunk_list(repo, refs, size));
-  TRY_STATUS(repo.flush());
-  Snapshot snap;
-  snap.kind = SnapshotKind::kBlock;
-  snap.time_unix_nanos = start;
-  snap.host = host_name();
-  snap.user = user_name();
-  snap.source = device;
-  snap.tags = options.tags;
-  snap.parent = options.parent;
-  snap.root = root;
+  Snapshot& snap = writer.snapshot();
+  snap.root = TRY(save_chunk_list(repo, refs, size));
   snap.size = size;
   snap.block_size = uint32_t(bs);
   snap.summary.bytes = size;
   snap.summary.bytes_read = bytes_read;
-  snap.summary.blobs_new = repo.write_stats().blobs_new - blobs0;
-  snap.summary.bytes_new = repo.write_stats().bytes_new - bytes0;
-  snap.summary.bytes_stored_new = repo.write_stats().bytes_stored_new - stored0;
-  snap.summary.seconds = double(now_unix_nanos() - start) / 1e9;
-  snap.id = TRY(repo.save_snapshot(snap));
-  return snap;
+  return writer.finish();
 }
 
 Status restore_block(Repository& repo, const Snapshot& snap, const std::string& target,

@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "mover/file_metadata.h"
-#include "util/clock.h"
+#include "mover/snapshot_writer.h"
 #include "util/work_queue.h"
 
 namespace stowage {
@@ -347,7 +347,7 @@ Result<Snapshot> backup_files(Repository& repo, const std::string& path, const F
   char resolved[PATH_MAX];
   if (!realpath(path.c_str(), resolved))
     return Error(ErrorCode::kNotFound, std::string("cannot resolve the path to back up: ") + strerror(errno), path);
-  int64_t start = now_unix_nanos();
+  SnapshotWriter writer(repo, SnapshotKind::kFiles, resolved, options.tags, options.parent);
   std::optional<Tree> parent_root;
   BlobId parent_root_id;
   if (options.parent) {
@@ -363,8 +363,6 @@ Result<Snapshot> backup_files(Repository& repo, const std::string& path, const F
       }
     }
   }
-  uint64_t blobs0 = repo.write_stats().blobs_new, bytes0 = repo.write_stats().bytes_new,
-           stored0 = repo.write_stats().bytes_stored_new;
   FileBackup backup(repo, options, resolved);
   std::atomic<bool> scan_stop{false};
   std::thread scanner;
@@ -374,25 +372,12 @@ Result<Snapshot> backup_files(Repository& repo, const std::string& path, const F
   scan_stop = true;
   if (scanner.joinable()) scanner.join();
   BlobId root = TRY(std::move(root_result));
-  TRY_STATUS(repo.flush());
-  Snapshot snap;
-  snap.kind = SnapshotKind::kFiles;
-  snap.time_unix_nanos = start;
-  snap.host = host_name();
-  snap.user = user_name();
-  snap.source = resolved;
-  snap.tags = options.tags;
-  snap.parent = options.parent;
+  Snapshot& snap = writer.snapshot();
   snap.root = root;
   snap.summary = backup.summary();
   snap.size = snap.summary.bytes;
-  snap.summary.blobs_new = repo.write_stats().blobs_new - blobs0;
-  snap.summary.bytes_new = repo.write_stats().bytes_new - bytes0;
-  snap.summary.bytes_stored_new = repo.write_stats().bytes_stored_new - stored0;
-  snap.summary.seconds = double(now_unix_nanos() - start) / 1e9;
   snap.warnings = backup.warnings();
-  snap.id = TRY(repo.save_snapshot(snap));
-  return snap;
+  return writer.finish();
 }
 
 }  // namespace stowage

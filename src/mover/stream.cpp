@@ -10,15 +10,13 @@
 #include "chunk/fastcdc.h"
 #include "mover/chunk_list.h"
 #include "repo/tree.h"
-#include "util/clock.h"
+#include "mover/snapshot_writer.h"
 #include "util/work_queue.h"
 
 namespace stowage {
 
 Result<Snapshot> backup_stream(Repository& repo, int fd, const StreamBackupOptions& options) {
-  int64_t start = now_unix_nanos();
-  uint64_t blobs0 = repo.write_stats().blobs_new, bytes0 = repo.write_stats().bytes_new,
-           stored0 = repo.write_stats().bytes_stored_new;
+  SnapshotWriter writer(repo, SnapshotKind::kStream, options.name, options.tags, options.parent);
   StreamChunker chunker(repo.chunker());
   std::vector<ChunkRef> refs;
   uint64_t total = 0;
@@ -54,26 +52,12 @@ Result<Snapshot> backup_stream(Repository& repo, int fd, const StreamBackupOptio
     while (chunker.next(chunk)) emit(std::move(chunk));
     TRY_STATUS(queue.wait());
   }
-  BlobId root = TRY(save_chunk_list(repo, refs, total));
-  TRY_STATUS(repo.flush());
-  Snapshot snap;
-  snap.kind = SnapshotKind::kStream;
-  snap.time_unix_nanos = start;
-  snap.host = host_name();
-  snap.user = user_name();
-  snap.source = options.name;
-  snap.tags = options.tags;
-  snap.parent = options.parent;
-  snap.root = root;
+  Snapshot& snap = writer.snapshot();
+  snap.root = TRY(save_chunk_list(repo, refs, total));
   snap.size = total;
   snap.summary.bytes = total;
   snap.summary.bytes_read = total;
-  snap.summary.blobs_new = repo.write_stats().blobs_new - blobs0;
-  snap.summary.bytes_new = repo.write_stats().bytes_new - bytes0;
-  snap.summary.bytes_stored_new = repo.write_stats().bytes_stored_new - stored0;
-  snap.summary.seconds = double(now_unix_nanos() - start) / 1e9;
-  snap.id = TRY(repo.save_snapshot(snap));
-  return snap;
+  return writer.finish();
 }
 
 Status restore_stream(Repository& repo, const Snapshot& snap, int fd, const StreamRestoreOptions& options) {
