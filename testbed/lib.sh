@@ -2,7 +2,7 @@
 RUN_DIR="$TESTBED_DIR/run"
 CACHE="${STOWAGE_CACHE:-$HOME/.cache/stowage}"
 BIN_CACHE="$CACHE/bin"
-ALL_COMPONENTS=(minio versitygw kube zfs)
+ALL_COMPONENTS=(minio miniotls versitygw kube zfs)
 mkdir -p "$RUN_DIR/pids" "$RUN_DIR/logs" "$RUN_DIR/env.d" "$BIN_CACHE"
 
 die() { echo "testbed: $*" >&2; exit 1; }

@@ -239,3 +239,28 @@ def test_copy_to_a_second_s3_server_survives_losing_the_first(binary, tmp_path):
     assert target.run("repo", "check", "--read-data").returncode == 0
     target.run("snapshot", "restore", "latest", "-t", tmp_path / "dst")
     assert_same_tree(src, str(tmp_path / "dst"))
+
+
+def test_tls_endpoint_with_ca_bundle_and_insecure_switch(binary, tmp_path):
+    """A real HTTPS S3 server (testbed miniotls): verified with ca-bundle=,
+    refused without it, accepted with the explicit insecure switch."""
+    import uuid
+    from conftest import Stowage, base_env
+    env = base_env()
+    endpoint = env.get("STOWAGE_TEST_S3TLS_ENDPOINT")
+    if not endpoint:
+        pytest.fail("the TLS MinIO is not running: run testbed/up miniotls")
+    env["AWS_ACCESS_KEY_ID"] = env["STOWAGE_TEST_S3TLS_ACCESS_KEY"]
+    env["AWS_SECRET_ACCESS_KEY"] = env["STOWAGE_TEST_S3TLS_SECRET_KEY"]
+    base = f"s3://{env['STOWAGE_TEST_S3TLS_BUCKET']}/tls-{uuid.uuid4().hex[:10]}?endpoint={endpoint}&region=us-east-1"
+    verified = Stowage(binary, base + f"&ca-bundle={env['STOWAGE_TEST_S3TLS_CA']}", env)
+    verified.run("repo", "init", "--kdf-n", "1024")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_bytes(os.urandom(100000))
+    verified.run("snapshot", "create", tmp_path / "d")
+    refused = Stowage(binary, base, env).run("snapshot", "list", check=False)
+    assert refused.returncode != 0
+    assert b"certificate" in refused.stderr.lower()
+    insecure = Stowage(binary, base + "&insecure=true", env)
+    insecure.run("snapshot", "restore", "latest", "-t", tmp_path / "out")
+    assert (tmp_path / "out" / "f").read_bytes() == (tmp_path / "d" / "f").read_bytes()
