@@ -15,20 +15,6 @@ using Digest = std::array<uint8_t, 32>;
 Digest sha256(ByteView data);
 Digest hmac_sha256(ByteView key, ByteView data);
 
-// Incremental SHA-256 for data that arrives in pieces.
-class Sha256Stream {
- public:
-  Sha256Stream();
-  ~Sha256Stream();
-  Sha256Stream(const Sha256Stream&) = delete;
-  Sha256Stream& operator=(const Sha256Stream&) = delete;
-  void update(ByteView data);
-  Digest finish();
-
- private:
-  void* ctx_;
-};
-
 // Constant-time comparison for MACs and tags.
 bool equal_constant_time(ByteView a, ByteView b);
 
