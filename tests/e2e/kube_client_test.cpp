@@ -6,6 +6,10 @@
 // STOWAGE_TEST_LIMITED_KUBECONFIG). Every run works in its own namespace and
 // CRD group and deletes them at the end.
 #include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <unistd.h>
 
 #include <atomic>
@@ -507,14 +511,25 @@ TEST_F(KubeClientTest, WatchSeesAddModifyDeleteAndResumes) {
 }
 
 TEST_F(KubeClientTest, WatchFromAnExpiredVersionAsksForARelist) {
-  // resourceVersion 1 predates the apiserver's watch cache: 410 Gone.
+  // resourceVersion 1 predates the apiserver's watch cache once etcd has been
+  // compacted (every 5 minutes): 410 Gone. A fresh cluster may still serve
+  // it, so the watch is bounded and the test skips, saying so, in that case.
   WatchOptions options;
   options.resource_version = "1";
   std::stop_source stop;
+  std::jthread stopper([&stop](std::stop_token own) {
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock lock(m);
+    cv.wait_for(lock, own, std::chrono::seconds(15), [] { return false; });
+    stop.request_stop();
+  });
   int events = 0;
   Result<WatchResult> result = watch(*cluster->api, cluster->configmaps, ns(), options,
                                      [&](const WatchEvent&) { events++; return ok_status(); }, stop.get_token());
   ASSERT_TRUE(result.ok()) << result.error().to_string();
+  if (result->end == WatchEnd::kStopped)
+    GTEST_SKIP() << "the apiserver still serves resourceVersion 1 (etcd not compacted yet on this fresh cluster)";
   EXPECT_EQ(result->end, WatchEnd::kExpired);
   EXPECT_EQ(events, 0);
 }
