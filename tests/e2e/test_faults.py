@@ -113,14 +113,18 @@ def test_tampered_snapshot_and_index_objects_are_refused(fs_repo, tmp_path):
     snap = make_snapshot(fs_repo, tmp_path)
     manifest = repo_dir(fs_repo) / "snapshots" / snap["id"]
     os.chmod(manifest, 0o644)
-    manifest.write_bytes(manifest.read_bytes()[:-1] + b"\0")
+    data = bytearray(manifest.read_bytes())
+    data[-1] ^= 0x01  # always a change (writing a fixed byte is none when it was already that byte)
+    manifest.write_bytes(bytes(data))
     listed = fs_repo.run("snapshot", "list", check=False)
     assert b"does not match its name" in listed.stderr
     shown = fs_repo.run("snapshot", "show", snap["id"], check=False)
     assert shown.returncode != 0 and snap["id"][:12].encode() in shown.stderr
     index = next((repo_dir(fs_repo) / "index").iterdir())
     os.chmod(index, 0o644)
-    index.write_bytes(b"x" + index.read_bytes()[1:])
+    data = bytearray(index.read_bytes())
+    data[0] ^= 0x01
+    index.write_bytes(bytes(data))
     opened = fs_repo.run("repo", "stats", check=False)
     assert opened.returncode != 0 and index.name.encode() in opened.stderr
 
