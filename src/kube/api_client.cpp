@@ -1,4 +1,5 @@
 #include "kube/api_client.h"
+#include "util/http_headers.h"
 
 #include <curl/curl.h>
 
@@ -19,24 +20,6 @@ using std::chrono::milliseconds;
 
 size_t append_body(char* data, size_t size, size_t count, void* user_data) {
   static_cast<std::string*>(user_data)->append(data, size * count);
-  return size * count;
-}
-
-// Collects response headers with lower-cased names.
-size_t collect_header(char* data, size_t size, size_t count, void* user_data) {
-  auto* headers = static_cast<std::map<std::string, std::string>*>(user_data);
-  std::string line(data, size * count);
-  if (line.rfind("HTTP/", 0) == 0) {
-    headers->clear();  // a new answer (after a redirect or "100 Continue")
-    return size * count;
-  }
-  size_t colon = line.find(':');
-  if (colon == std::string::npos) return size * count;
-  std::string name = line.substr(0, colon);
-  for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
-  size_t begin = line.find_first_not_of(" \t", colon + 1);
-  size_t end = line.find_last_not_of(" \t\r\n");
-  (*headers)[name] = begin == std::string::npos || end < begin ? "" : line.substr(begin, end - begin + 1);
   return size * count;
 }
 
@@ -230,7 +213,7 @@ Result<ApiResponse> ApiClient::perform(const ApiRequest& request, bool& retryabl
   curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");  // gzip if the server offers it
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, append_body);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collect_header);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collect_http_header);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response.headers);
   if (request.method == "POST") {
     curl_easy_setopt(curl, CURLOPT_POST, 1L);

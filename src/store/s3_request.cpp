@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "store/s3_request.h"
+#include "util/http_headers.h"
 #include "store/s3_xml.h"
 
 namespace stowage {
@@ -105,24 +106,6 @@ size_t read_body(char* buffer, size_t size, size_t count, void* user_data) {
 size_t write_body(char* data, size_t size, size_t count, void* user_data) {
   auto* body = static_cast<Bytes*>(user_data);
   body->insert(body->end(), data, data + size * count);
-  return size * count;
-}
-
-// Collects response headers with lower-cased names.
-size_t write_header(char* data, size_t size, size_t count, void* user_data) {
-  auto* headers = static_cast<std::map<std::string, std::string>*>(user_data);
-  std::string line(data, size * count);
-  if (line.rfind("HTTP/", 0) == 0) {
-    headers->clear();  // a new answer (after "100 Continue" or a redirect)
-    return size * count;
-  }
-  size_t colon = line.find(':');
-  if (colon == std::string::npos) return size * count;
-  std::string name = line.substr(0, colon);
-  for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
-  size_t begin = line.find_first_not_of(" \t", colon + 1);
-  size_t end = line.find_last_not_of(" \t\r\n");
-  (*headers)[name] = begin == std::string::npos || end < begin ? "" : line.substr(begin, end - begin + 1);
   return size * count;
 }
 
@@ -261,7 +244,7 @@ Result<S3Store::Response> S3Store::perform(const Request& request) {
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_body);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, write_header);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collect_http_header);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response.headers);
   if (!config_.ca_bundle.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, config_.ca_bundle.c_str());
   if (config_.insecure) {
