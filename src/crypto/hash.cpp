@@ -29,6 +29,23 @@ Digest sha256(ByteView data) {
   return out;
 }
 
+Sha256Stream::Sha256Stream() : context_(EVP_MD_CTX_new()) {
+  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(context_), sha256_md(), nullptr);
+}
+
+Sha256Stream::~Sha256Stream() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(context_)); }
+
+void Sha256Stream::update(ByteView data) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(context_), data.data(), data.size());
+}
+
+Digest Sha256Stream::finish() {
+  Digest out;
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(context_), out.data(), &len);
+  return out;
+}
+
 Digest hmac_sha256(ByteView key, ByteView data) {
   thread_local struct Holder {
     EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(hmac_mac());

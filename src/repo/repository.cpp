@@ -67,6 +67,10 @@ std::string Repository::key_fingerprint() const {
   return hex_encode(crypto::hmac_sha256(key_.id_key, as_bytes("stowage key fingerprint"))).substr(0, 32);
 }
 
+Bytes Repository::derive_key(std::string_view purpose) const {
+  return crypto::derive_subkey(key_.encryption, "stowage derived key: " + std::string(purpose));
+}
+
 Result<std::unique_ptr<Repository>> Repository::open(std::shared_ptr<ObjectStore> store, std::string_view password) {
   auto config_bytes = store->get(layout::kConfig);
   if (!config_bytes.ok()) {

@@ -96,6 +96,10 @@ class Repository {
   // Identifies the master key without revealing it: equal for repositories
   // that share keys (init_sharing_keys).
   std::string key_fingerprint() const;
+  // A 32-byte key for one purpose outside the repository's own objects (the
+  // backup location's sealed archives), derived from the master key: whoever
+  // can open the repository can derive it, and nobody else.
+  Bytes derive_key(std::string_view purpose) const;
 
   const crypto::Aead& aead() const { return aead_; }
 

@@ -1,6 +1,7 @@
 // Finding S3 credentials: environment first, then the shared credentials file.
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 
 #include "store/s3_store.h"
 
@@ -26,11 +27,9 @@ const char* kCredentialsHint =
 
 }  // namespace
 
-Result<S3Credentials> load_s3_credentials_file(const std::string& path, const std::string& profile) {
-  std::ifstream file(path);
-  if (!file) {
-    return Error(ErrorCode::kNotFound, "cannot read the S3 credentials file " + path, path, kCredentialsHint);
-  }
+Result<S3Credentials> parse_s3_credentials(const std::string& text, const std::string& profile,
+                                           const std::string& source) {
+  std::istringstream file(text);
   S3Credentials credentials;
   bool in_profile = false, found_profile = false;
   std::string line;
@@ -55,15 +54,25 @@ Result<S3Credentials> load_s3_credentials_file(const std::string& path, const st
     else if (name == "aws_session_token") credentials.session_token = value;
   }
   if (!found_profile) {
-    return Error(ErrorCode::kNotFound, "profile \"" + profile + "\" not found in the S3 credentials file " + path,
-                 path, kCredentialsHint);
+    return Error(ErrorCode::kNotFound, "profile \"" + profile + "\" not found in the S3 credentials " + source,
+                 source, kCredentialsHint);
   }
   if (credentials.access_key_id.empty() || credentials.secret_access_key.empty()) {
     return Error(ErrorCode::kInvalidArgument,
-                 "profile \"" + profile + "\" in " + path + " lacks aws_access_key_id or aws_secret_access_key", path,
-                 kCredentialsHint);
+                 "profile \"" + profile + "\" in " + source + " lacks aws_access_key_id or aws_secret_access_key",
+                 source, kCredentialsHint);
   }
   return credentials;
+}
+
+Result<S3Credentials> load_s3_credentials_file(const std::string& path, const std::string& profile) {
+  std::ifstream file(path);
+  if (!file) {
+    return Error(ErrorCode::kNotFound, "cannot read the S3 credentials file " + path, path, kCredentialsHint);
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  return parse_s3_credentials(text.str(), profile, "file " + path);
 }
 
 Result<S3Credentials> load_s3_credentials(const std::string& profile_override) {

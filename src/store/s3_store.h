@@ -25,6 +25,10 @@ struct S3Credentials {
 Result<S3Credentials> load_s3_credentials(const std::string& profile = "");
 // Reads one profile of a shared credentials file (INI format).
 Result<S3Credentials> load_s3_credentials_file(const std::string& path, const std::string& profile);
+// The same from the text of a credentials file (e.g. a Kubernetes Secret);
+// `source` names it in errors.
+Result<S3Credentials> parse_s3_credentials(const std::string& text, const std::string& profile,
+                                           const std::string& source);
 
 struct S3Config {
   std::string bucket;

@@ -1,0 +1,34 @@
+#include "store/prefix_store.h"
+
+namespace stowage {
+
+PrefixStore::PrefixStore(std::shared_ptr<ObjectStore> inner, std::string prefix)
+    : inner_(std::move(inner)), prefix_(std::move(prefix)) {}
+
+std::string PrefixStore::describe() const { return inner_->describe() + "/" + prefix_; }
+
+Status PrefixStore::put(const std::string& key, ByteView data) { return inner_->put(prefix_ + key, data); }
+
+Result<Bytes> PrefixStore::get(const std::string& key) { return inner_->get(prefix_ + key); }
+
+Result<Bytes> PrefixStore::get_range(const std::string& key, uint64_t offset, uint64_t length) {
+  return inner_->get_range(prefix_ + key, offset, length);
+}
+
+Result<ObjectInfo> PrefixStore::stat(const std::string& key) {
+  ObjectInfo info = TRY(inner_->stat(prefix_ + key));
+  info.key = key;
+  return info;
+}
+
+Status PrefixStore::list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) {
+  return inner_->list(prefix_ + prefix, [&](const ObjectInfo& info) {
+    ObjectInfo inner_info = info;
+    inner_info.key = info.key.substr(prefix_.size());
+    fn(inner_info);
+  });
+}
+
+Status PrefixStore::remove(const std::string& key) { return inner_->remove(prefix_ + key); }
+
+}  // namespace stowage
