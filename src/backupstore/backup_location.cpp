@@ -127,9 +127,7 @@ Result<StoredBackup> BackupLocation::read_backup(const std::string& backup, bool
   read_policy.max_size = kMaxMetadataBytes;
   auto reader = TRY(ObjectReader::open(*root_, key, read_policy));
   bool sealed = reader->sealed();
-  Bytes bytes;
-  uint8_t chunk[64 * 1024];
-  for (size_t n; (n = TRY(reader->read(chunk))) > 0;) bytes.insert(bytes.end(), chunk, chunk + n);
+  Bytes bytes = TRY(read_remaining(*reader));
   StoredBackup stored;
   stored.name = backup;
   stored.sealed = sealed;

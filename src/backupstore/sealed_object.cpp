@@ -138,16 +138,16 @@ Result<size_t> ObjectReader::read(std::span<uint8_t> out) {
   return n;
 }
 
-Result<Bytes> read_object(ObjectStore& store, const std::string& key, const ReadPolicy& policy) {
-  auto reader = TRY(ObjectReader::open(store, key, policy));
+Result<Bytes> read_remaining(ObjectReader& reader) {
   Bytes out;
   uint8_t chunk[64 * 1024];
-  for (;;) {
-    size_t n = TRY(reader->read(chunk));
-    if (n == 0) break;
-    out.insert(out.end(), chunk, chunk + n);
-  }
+  for (size_t n; (n = TRY(reader.read(chunk))) > 0;) out.insert(out.end(), chunk, chunk + n);
   return out;
+}
+
+Result<Bytes> read_object(ObjectStore& store, const std::string& key, const ReadPolicy& policy) {
+  auto reader = TRY(ObjectReader::open(store, key, policy));
+  return read_remaining(*reader);
 }
 
 }  // namespace stowage::backupstore

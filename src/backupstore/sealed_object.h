@@ -83,6 +83,8 @@ class ObjectReader {
   bool finished_ = false;
 };
 
+// Everything a reader has left, up to its end (and digest check).
+Result<Bytes> read_remaining(ObjectReader& reader);
 // Reads a whole object (at most policy.max_size stored bytes) through ObjectReader.
 Result<Bytes> read_object(ObjectStore& store, const std::string& key, const ReadPolicy& policy);
 

@@ -9,6 +9,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/cluster_commands.h"
+#include "cli/errors.h"
 #include "cli/output.h"
 #include "mover/block.h"
 #include "mover/file_backup.h"
@@ -29,16 +31,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-// Exit codes (docs/cli.md).
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitIncomplete = 3;  // snapshot written, but some entries could not be read
-constexpr int kExitDamaged = 4;     // check found damage
-constexpr int kExitNoRepository = 10;
-constexpr int kExitWrongPassword = 11;
-constexpr int kExitLocked = 12;
-
 struct Globals {
   std::string repo_url;
   std::string password_file;
@@ -47,22 +39,6 @@ struct Globals {
   bool quiet = false;
   size_t workers = 0;
 };
-
-int exit_code_for(const Error& e) {
-  switch (e.code()) {
-    case ErrorCode::kWrongKey: return kExitWrongPassword;
-    case ErrorCode::kConflict: return kExitLocked;
-    case ErrorCode::kInvalidArgument: return kExitUsage;
-    default: break;
-  }
-  if (e.code() == ErrorCode::kNotFound && e.object() == "config") return kExitNoRepository;
-  return kExitFailure;
-}
-
-int report(const Error& e) {
-  fprintf(stderr, "stowage: error: %s\n", e.to_string().c_str());
-  return exit_code_for(e);
-}
 
 Result<std::string> read_password(const Globals& g, const char* env_name = "STOWAGE_PASSWORD",
                                   const std::string& file = "") {
@@ -658,7 +634,7 @@ int cmd_forget(const Globals& g, ForgetArgs& a) {
 }  // namespace
 
 int run(int argc, char** argv) {
-  CLI::App app{"stowage: deduplicating, encrypted backups of directories, block devices and streams"};
+  CLI::App app{"stowage: backups of Kubernetes applications and their volumes, and of directories, block devices and streams"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "stowage 0.1.0 (repository format 1)");
   Globals g;
@@ -673,6 +649,11 @@ int run(int argc, char** argv) {
   app.add_option("--workers", g.workers, "worker threads (default: number of cores)");
 
   int code = kExitOk;
+  KubeFlags kube_flags;
+  kube_flags.output = &g.output;
+  add_kube_flags(app, kube_flags);
+  add_backup_commands(app, kube_flags, code);
+  add_admin_commands(app, kube_flags, code);
 
   // repo
   auto* repo = app.add_subcommand("repo", "create and maintain repositories");

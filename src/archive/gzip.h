@@ -1,0 +1,18 @@
+// gzip of single objects (a backup's log, item list and results are .gz
+// files, as Velero writes them), through libarchive's raw format.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "util/bytes.h"
+#include "util/result.h"
+
+namespace stowage::archive {
+
+Result<Bytes> gzip_compress(ByteView data);
+// Fails with kCorrupt naming `object` when the data is not gzip, is damaged,
+// or expands past max_bytes (a decompression bomb).
+Result<Bytes> gzip_decompress(ByteView data, uint64_t max_bytes, const std::string& object);
+
+}  // namespace stowage::archive

@@ -1,0 +1,149 @@
+#include "control/server.h"
+
+#include <condition_variable>
+#include <thread>
+
+#include "control/backup_controller.h"
+#include "control/location_controller.h"
+#include "control/resources.h"
+#include "control/restore_controller.h"
+#include "control/schedule_controller.h"
+#include "kube/watch.h"
+#include "util/http_endpoint.h"
+
+namespace stowage::control {
+
+using Json = nlohmann::json;
+
+namespace {
+
+// Wakes the reconcile loop.
+class Signal {
+ public:
+  void notify() {
+    std::lock_guard lock(mutex_);
+    pending_ = true;
+    cv_.notify_all();
+  }
+  void wait_for(std::chrono::milliseconds timeout, std::stop_token stop) {
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, timeout, [&] { return pending_ || stop.stop_requested(); });
+    pending_ = false;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool pending_ = false;
+};
+
+Result<std::pair<std::string, int>> split_address(const std::string& address) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos)
+    return Error(ErrorCode::kInvalidArgument, "metrics address \"" + address + "\" has no port", address,
+                 "write it as HOST:PORT, e.g. 0.0.0.0:8085");
+  return std::make_pair(address.substr(0, colon), std::atoi(address.c_str() + colon + 1));
+}
+
+}  // namespace
+
+Status run_server(kube::ApiClient& client, const ServerOptions& options, const Logger& log, std::stop_token stop) {
+  kube::Discovery discovery(client);
+  crypto::ScryptParams kdf;
+  if (options.kdf_n) kdf.n = options.kdf_n;
+  LocationAccess locations(client, options.namespace_name, kdf);
+  EventRecorder events(client, [&](const std::string& m) { log.warning(m); });
+  MetricsRegistry registry;
+  ServerMetrics metrics = TRY(ServerMetrics::create(registry));
+  ControllerContext context{client, discovery, locations, events, metrics, log, options.namespace_name};
+
+  // Readiness: the API server answers and stowage's CRDs are installed.
+  std::atomic<bool> ready{false};
+  std::unique_ptr<HttpEndpoint> endpoint;
+  if (!options.metrics_address.empty()) {
+    auto [host, port] = TRY(split_address(options.metrics_address));
+    HttpEndpointOptions endpoint_options;
+    endpoint_options.address = host;
+    endpoint_options.port = port;
+    endpoint_options.readiness = [&]() -> Status {
+      if (ready) return ok_status();
+      return Error(ErrorCode::kUnavailable, "the server has not listed its objects yet");
+    };
+    endpoint = std::make_unique<HttpEndpoint>(registry, endpoint_options);
+    TRY_STATUS(endpoint->start());
+    log.info("metrics and health endpoint listening", {{"address", endpoint->address()}});
+  }
+
+  kube::DynamicClient dynamic(client);
+  TRY(dynamic.list(resources::backup(), options.namespace_name, {}));  // CRDs installed and readable?
+
+  WorkQueue backup_workers(options.backup_workers, 1 << 16);
+  WorkQueue restore_workers(options.restore_workers, 1 << 16);
+  BackupController backups(context, backup_workers);
+  RestoreController restores(context, restore_workers);
+  ScheduleController schedules(context);
+  LocationController location_controller(context, options.location_check);
+
+  Signal signal;
+  std::vector<std::jthread> watchers;
+  for (const auto& type : {resources::backup(), resources::restore(), resources::schedule(),
+                           resources::backup_storage_location()}) {
+    watchers.emplace_back([&, type](std::stop_token watch_stop) {
+      while (!watch_stop.stop_requested()) {
+        kube::WatchOptions watch_options;
+        auto ended = kube::watch(client, type, options.namespace_name, watch_options,
+                                 [&](const kube::WatchEvent& event) {
+                                   if (event.type != kube::WatchEventType::kBookmark) signal.notify();
+                                   return ok_status();
+                                 },
+                                 watch_stop);
+        if (!ended.ok()) {
+          log.warning("watch of " + type.resource + " ended: " + ended.error().message() + "; watching again in 5 s");
+          std::this_thread::sleep_for(std::chrono::seconds(5));
+        }
+      }
+    });
+  }
+  std::stop_callback stop_watchers(stop, [&] {
+    for (auto& w : watchers) w.request_stop();
+    signal.notify();
+  });
+
+  log.info("server started", {{"namespace", options.namespace_name}});
+  while (!stop.stop_requested()) {
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(options.resync);
+    auto listed_locations = dynamic.list(resources::backup_storage_location(), options.namespace_name, {});
+    auto listed_backups = dynamic.list(resources::backup(), options.namespace_name, {});
+    auto listed_restores = dynamic.list(resources::restore(), options.namespace_name, {});
+    auto listed_schedules = dynamic.list(resources::schedule(), options.namespace_name, {});
+    if (!listed_locations.ok() || !listed_backups.ok() || !listed_restores.ok() || !listed_schedules.ok()) {
+      log.warning("listing stowage objects failed; retrying in 5 s");
+      signal.wait_for(std::chrono::seconds(5), stop);
+      continue;
+    }
+    ready = true;
+    std::vector<Json> backup_items(listed_backups.value().items.begin(), listed_backups.value().items.end());
+    for (const auto& location : listed_locations.value().items) location_controller.reconcile(location, backup_items);
+    for (const auto& backup : listed_backups.value().items) backups.reconcile(backup);
+    for (const auto& restore : listed_restores.value().items) restores.reconcile(restore);
+    auto now = std::chrono::system_clock::now();
+    for (const auto& schedule : listed_schedules.value().items) {
+      auto next = schedules.reconcile(schedule);
+      if (next) {
+        auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*next - now);
+        wait = std::clamp(until + std::chrono::milliseconds(50), std::chrono::milliseconds(100), wait);
+      }
+    }
+    // Expiry and location checks need a tick even when nothing changes.
+    wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(options.location_check));
+    signal.wait_for(wait, stop);
+  }
+  log.info("server stopping; waiting for running backups and restores");
+  for (auto& w : watchers) w.request_stop();
+  (void)backup_workers.wait();
+  (void)restore_workers.wait();
+  if (endpoint) endpoint->stop();
+  return ok_status();
+}
+
+}  // namespace stowage::control

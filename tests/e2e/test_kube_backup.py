@@ -1,0 +1,300 @@
+"""Kubernetes backups and restores end to end, against the testbed's real
+kube-apiserver (with kwok nodes) and MinIO: stowage install, a backup
+storage location, `stowage server` running the controllers, a sample
+application (namespace, Deployment with backup hooks, Service, ConfigMap,
+Secret, RBAC, a local PV with a WaitForFirstConsumer class, a CRD and a
+custom resource), backups, restores with mappings, tampering, schedules."""
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import base_env, binary, minio_url  # noqa: F401  (binary is a fixture)
+from kubeenv import CUSTOM_RESOURCE, SAMPLE_APP, Kubectl, StowageCluster
+
+# Fields the API server sets on its own: not compared.
+SERVER_FIELDS = {"uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink"}
+SERVER_ANNOTATIONS = {"kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision",
+                      "pv.kubernetes.io/bind-completed", "pv.kubernetes.io/bound-by-controller"}
+
+
+def comparable(obj):
+    obj = json.loads(json.dumps(obj))
+    meta = obj.get("metadata", {})
+    for field in SERVER_FIELDS:
+        meta.pop(field, None)
+    annotations = {k: v for k, v in meta.get("annotations", {}).items() if k not in SERVER_ANNOTATIONS}
+    meta.pop("annotations", None)
+    if annotations:
+        meta["annotations"] = annotations
+    meta.pop("namespace", None)
+    obj.pop("status", None)
+    spec = obj.get("spec", {})
+    if obj.get("kind") == "Service":
+        spec.pop("clusterIP", None)
+        spec.pop("clusterIPs", None)
+    if obj.get("kind") == "PersistentVolumeClaim":
+        spec.pop("volumeName", None)
+    return obj
+
+
+def s3_request(env, method, key, data=None):
+    """A signed request to MinIO with curl (--aws-sigv4), bypassing stowage."""
+    url = f"{env['STOWAGE_TEST_S3_ENDPOINT']}/{env['STOWAGE_TEST_S3_BUCKET']}/{key}"
+    cmd = ["curl", "-sS", "-f", "--aws-sigv4", f"aws:amz:{env.get('AWS_REGION', 'us-east-1')}:s3",
+           "--user", f"{env['AWS_ACCESS_KEY_ID']}:{env['AWS_SECRET_ACCESS_KEY']}", "-X", method, url]
+    if data is not None:
+        cmd += ["--data-binary", "@-"]
+    result = subprocess.run(cmd, input=data, capture_output=True, timeout=60)
+    assert result.returncode == 0, f"{method} {key}: {result.stderr!r}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def world(binary, tmp_path_factory):  # noqa: F811
+    env = base_env()
+    kubectl = Kubectl(env)
+    work = tmp_path_factory.mktemp("kube")
+    ident = uuid.uuid4().hex[:8]
+    stowage_ns = f"stowage-e2e-{ident}"
+    cluster = StowageCluster(binary, stowage_ns, env, work)
+    cluster.run("install", "--no-agent")
+    prefix = f"kube-e2e-{ident}"
+    credentials = work / "credentials"
+    credentials.write_text(f"[default]\naws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\n"
+                           f"aws_secret_access_key = {env['AWS_SECRET_ACCESS_KEY']}\n")
+    password = work / "password"
+    password.write_text("location-password\n")
+    cluster.run("backup-location", "create", "default", "--url", minio_url(env, prefix), "--credentials-file",
+                credentials, "--password-file", password, "--default", "--validation-frequency", "2s")
+    cluster.start_server()
+    app = {"id": ident, "ns": f"shop-{ident}", "sc": f"local-{ident}", "pv": f"shop-pv-{ident}",
+           "pvdir": str(work / "pv"), "hookfile": str(work / "hooks.log"),
+           "crd_group": f"e2e{ident}.example.com", "crd_plural": "caches", "crd_singular": "cache", "crd_kind": "Cache"}
+    os.makedirs(app["pvdir"], exist_ok=True)
+    w = {"env": env, "kubectl": kubectl, "cluster": cluster, "app": app, "prefix": prefix, "work": work}
+    yield w
+    cluster.stop_server()
+    for ns in [app["ns"], f"{app['ns']}-copy", stowage_ns]:
+        kubectl.run("delete", "namespace", ns, "--ignore-not-found", "--wait=false", check=False)
+    kubectl.run("delete", "pv", app["pv"], "--ignore-not-found", "--wait=false", check=False)
+    kubectl.run("delete", "storageclass", app["sc"], f"{app['sc']}-b", "--ignore-not-found", check=False)
+    kubectl.run("delete", "crd", f"caches.{app['crd_group']}", "--ignore-not-found", "--wait=false", check=False)
+
+
+def deploy_app(w):
+    k, app = w["kubectl"], w["app"]
+    k.apply(SAMPLE_APP.format(**app))
+    k.wait_until("the CRD to be established", lambda: k.get("crd", f"caches.{app['crd_group']}")["status"].get(
+        "conditions") and any(c["type"] == "Established" and c["status"] == "True"
+                               for c in k.get("crd", f"caches.{app['crd_group']}")["status"]["conditions"]))
+    k.wait_until("the custom resource to be accepted", lambda: k.apply(CUSTOM_RESOURCE.format(**app)))
+    k.wait_until("the PVC to be bound", lambda: k.get("pvc", "-n", app["ns"], "shop-data")["status"].get("phase") == "Bound")
+    k.wait_until("the shop pod to run", lambda: any(p["status"].get("phase") == "Running"
+                                                    for p in k.get("pods", "-n", app["ns"], "-l", "app=shop")["items"]))
+
+
+def backup_phase(w, name):
+    return w["cluster"].json("backup", "get", name).get("status", {}).get("phase")
+
+
+def test_location_is_checked_and_available(world):
+    c = world["cluster"]
+    loc = world["kubectl"].wait_until(
+        "the location to be Available",
+        lambda: (lambda l: l if l.get("status", {}).get("phase") == "Available" else None)(
+            c.json("backup-location", "get", "default")), timeout=60)
+    assert loc["status"]["lastValidationTime"]
+    table = c.run("backup-location", "get").stdout
+    assert "Available" in table and "Encrypted" in table, table
+
+
+def test_backup_then_restore_after_namespace_deletion(world):
+    k, c, app = world["kubectl"], world["cluster"], world["app"]
+    deploy_app(world)
+    originals = {kind: comparable(k.get(kind, "-n", app["ns"], name)) for kind, name in
+                 [("configmap", "shop-config"), ("secret", "shop-db"), ("service", "shop"), ("deployment", "shop"),
+                  ("serviceaccount", "shop"), ("rolebinding", "shop-view"), ("pvc", "shop-data"),
+                  (f"caches.{app['crd_group']}", "shop-cache")]}
+    result = c.run("backup", "create", "b1", "--include-namespaces", app["ns"], "--wait")
+    assert "Completed" in result.stderr, result.stderr
+    backup = c.json("backup", "get", "b1")
+    status = backup["status"]
+    assert status["phase"] == "Completed" and status["errors"] == 0, status
+    assert status["archive"]["encrypted"] is True
+    assert status["hookStatus"] == {"hooksAttempted": 2, "hooksFailed": 0}, status
+    hooks = open(app["hookfile"]).read().split()
+    assert hooks == ["frozen", "thawed"], hooks
+
+    # What the location holds: Velero's layout, sealed, with nothing readable in it.
+    archive = s3_request(world["env"], "GET", f"{world['prefix']}/backups/b1/b1.tar.gz")
+    assert archive.startswith(b"STWSEAL1"), archive[:16]
+    assert app["ns"].encode() not in archive and b"s3cr3t" not in archive
+    described = c.run("backup", "describe", "b1", "--details").stdout
+    for expected in ["Phase:        Completed", f"{app['ns']}/shop-config", f"caches.{app['crd_group']}", app["pv"]]:
+        assert expected in described, described
+    logs = c.run("backup", "logs", "b1").stdout
+    assert "backup=b1" in logs and "archived" in logs, logs
+
+    # The plain Velero tarball on request.
+    download = world["work"] / "b1.tar.gz"
+    c.run("backup", "download", "b1", "-f", download)
+    listing = subprocess.run(["tar", "tzf", download], capture_output=True, text=True, check=True).stdout.split()
+    assert "metadata/version" in listing
+    assert f"resources/configmaps/namespaces/{app['ns']}/shop-config.json" in listing
+    assert f"resources/deployments.apps/v1-preferredversion/namespaces/{app['ns']}/shop.json" in listing
+    assert f"resources/persistentvolumes/cluster/{app['pv']}.json" in listing
+
+    # Lose the namespace (and release the PV), then restore.
+    k.run("delete", "namespace", app["ns"], "--wait=true", "--timeout=120s")
+    k.run("delete", "pv", app["pv"], "--wait=true", "--timeout=60s")
+    result = c.run("restore", "create", "r1", "--from-backup", "b1", "--wait", check=False)
+    assert result.returncode == 0, result.stderr + c.run("restore", "logs", "r1", check=False).stdout
+    restore = c.json("restore", "get", "r1")
+    assert restore["status"]["phase"] == "Completed", restore["status"]
+    for kind, original in originals.items():
+        name = original["metadata"]["name"]
+        restored = comparable(k.get(kind, "-n", app["ns"], name))
+        assert restored == original, f"{kind} {name} differs:\n{json.dumps(original, indent=1)}\n{json.dumps(restored, indent=1)}"
+    # The controller recreates the pod; the PVC binds to the restored PV again.
+    k.wait_until("the restored PVC to bind", lambda: k.get("pvc", "-n", app["ns"], "shop-data")["status"].get("phase") == "Bound")
+    k.wait_until("the restored deployment's pod to run", lambda: any(
+        p["status"].get("phase") == "Running" for p in k.get("pods", "-n", app["ns"], "-l", "app=shop")["items"]))
+    logs = c.run("restore", "logs", "r1").stdout
+    assert "is recreated by its ReplicaSet" in logs or "is recreated by its Deployment" in logs, logs
+
+
+def test_restore_into_another_namespace_with_mappings(world):
+    k, c, app = world["kubectl"], world["cluster"], world["app"]
+    target = f"{app['ns']}-copy"
+    k.apply(f"apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {{name: {app['sc']}-b}}\n"
+            "provisioner: kubernetes.io/no-provisioner\nvolumeBindingMode: WaitForFirstConsumer\n")
+    # The PVC as a scheduler left it (selected-node set), like a WaitForFirstConsumer claim in use.
+    c.run("restore", "create", "r2", "--from-backup", "b1", "--namespace-mappings", f"{app['ns']}:{target}",
+          "--storage-class-mappings", f"{app['sc']}:{app['sc']}-b", "--node-name-mappings", "node-a:node-b",
+          "--restore-volumes", "false", "--wait")
+    pvc = k.get("pvc", "-n", target, "shop-data")
+    assert pvc["spec"]["storageClassName"] == f"{app['sc']}-b"
+    assert pvc["metadata"].get("annotations", {}).get("volume.kubernetes.io/selected-node") == "node-b", pvc["metadata"]
+    assert "volumeName" not in pvc["spec"] or not pvc["spec"]["volumeName"], "the PV stays bound to the original claim"
+    binding = k.get("rolebinding", "-n", target, "shop-view")
+    assert binding["subjects"][0]["namespace"] == target
+    assert k.get("configmap", "-n", target, "shop-config")["data"]["mode"] == "production"
+    assert k.get(f"caches.{app['crd_group']}", "-n", target, "shop-cache")["spec"] == {"size": 3, "tier": "gold"}
+    # The original namespace was not touched.
+    assert k.get("configmap", "-n", app["ns"], "shop-config")["metadata"]["namespace"] == app["ns"]
+
+
+def test_tampered_archive_is_refused_before_anything_is_created(world):
+    k, c, app, env = world["kubectl"], world["cluster"], world["app"], world["env"]
+    c.run("backup", "create", "b-tamper", "--include-namespaces", app["ns"], "--include-resources", "configmaps",
+          "--wait")
+    key = f"{world['prefix']}/backups/b-tamper/b-tamper.tar.gz"
+    data = bytearray(s3_request(env, "GET", key))
+    data[len(data) // 2] ^= 0x01
+    s3_request(env, "DELETE", key)
+    s3_request(env, "PUT", key, bytes(data))
+    target = f"tampered-{app['id']}"
+    result = c.run("restore", "create", "r-tamper", "--from-backup", "b-tamper", "--namespace-mappings",
+                   f"{app['ns']}:{target}", "--wait", check=False)
+    assert result.returncode == 1, result.stderr
+    status = c.json("restore", "get", "r-tamper")["status"]
+    assert status["phase"] == "Failed", status
+    assert "b-tamper.tar.gz" in status["failureReason"] and "nothing was restored" in status["failureReason"], status
+    assert k.get("namespace", target, check=False) is None, "a refused restore created the namespace"
+    # A restore queued behind the bad one still completes.
+    c.run("restore", "create", "r-after-tamper", "--from-backup", "b1", "--namespace-mappings",
+          f"{app['ns']}:{target}", "--include-resources", "configmaps", "--wait")
+    assert k.get("configmap", "-n", target, "shop-config")["data"]["mode"] == "production"
+    k.run("delete", "namespace", target, "--wait=false")
+
+
+def test_cluster_scoped_rbac_needs_explicit_consent(world):
+    k, c, app = world["kubectl"], world["cluster"], world["app"]
+    name = f"shop-admin-{app['id']}"
+    k.apply(f"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {name}, labels: {{grant: {app['id']}}}}}\n"
+            "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\n"
+            f"subjects: [{{kind: ServiceAccount, name: shop, namespace: {app['ns']}}}]\n")
+    c.run("backup", "create", "b-rbac", "--include-resources", "clusterrolebindings", "--include-cluster-resources=true",
+          "--selector", f"grant={app['id']}", "--wait")
+    k.run("delete", "clusterrolebinding", name)
+    c.run("restore", "create", "r-rbac-1", "--from-backup", "b-rbac", "--wait", check=False)
+    assert k.get("clusterrolebinding", name, check=False) is None, "restored a ClusterRoleBinding without consent"
+    logs = c.run("restore", "logs", "r-rbac-1").stdout
+    assert "grants access" in logs, logs
+    c.run("restore", "create", "r-rbac-2", "--from-backup", "b-rbac", "--include-cluster-resources=true", "--wait")
+    assert k.get("clusterrolebinding", name)["roleRef"]["name"] == "cluster-admin"
+    k.run("delete", "clusterrolebinding", name)
+
+
+def test_failing_hooks_follow_their_error_policy(world):
+    k, c, app = world["kubectl"], world["cluster"], world["app"]
+    ns = app["ns"]
+    for policy, pod in [("Fail", "hook-fail"), ("Continue", "hook-continue")]:
+        k.apply(f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {pod}\n  namespace: {ns}\n  labels: {{hook-test: '{policy}'}}\n"
+                f"  annotations:\n    pre.hook.backup.stowage.io/command: '[\"/bin/sh\", \"-c\", \"exit 7\"]'\n"
+                f"    pre.hook.backup.stowage.io/on-error: {policy}\n"
+                "spec:\n  nodeName: node-a\n  containers: [{name: main, image: busybox}]\n")
+        k.wait_until(f"pod {pod} to run", lambda: k.get("pod", "-n", ns, pod)["status"].get("phase") == "Running")
+    result = c.run("backup", "create", "b-hook-fail", "--include-namespaces", ns, "--selector", "hook-test=Fail",
+                   "--wait", check=False)
+    assert result.returncode == 3, result.stderr
+    status = c.json("backup", "get", "b-hook-fail")["status"]
+    assert status["phase"] == "PartiallyFailed" and status["hookStatus"]["hooksFailed"] == 1, status
+    assert "exited with code 7" in c.run("backup", "logs", "b-hook-fail").stdout
+    c.run("backup", "create", "b-hook-continue", "--include-namespaces", ns, "--selector", "hook-test=Continue", "--wait")
+    status = c.json("backup", "get", "b-hook-continue")["status"]
+    assert status["phase"] == "Completed" and status["warnings"] >= 1, status
+
+
+def test_unreachable_location_is_reported(world):
+    c = world["cluster"]
+    c.run("backup-location", "create", "nowhere", "--url",
+          "s3://nowhere/x?endpoint=http://127.0.0.1:9&region=us-east-1", "--password-file",
+          world["work"] / "password", "--validation-frequency", "2s")
+    loc = world["kubectl"].wait_until(
+        "the unreachable location to be Unavailable",
+        lambda: (lambda l: l if l.get("status", {}).get("phase") == "Unavailable" else None)(
+            c.json("backup-location", "get", "nowhere")), timeout=90)
+    assert loc["status"]["message"], loc["status"]
+    result = c.run("backup", "create", "b-nowhere", "--storage-location", "nowhere", "--include-namespaces",
+                   world["app"]["ns"], "--wait", check=False, timeout=600)
+    assert result.returncode == 1, result.stderr
+    status = c.json("backup", "get", "b-nowhere")["status"]
+    assert status["phase"] == "Failed" and "nowhere" in status["failureReason"], status
+    c.run("backup-location", "delete", "nowhere")
+
+
+def test_schedule_takes_backups_and_ttl_collects_them(world):
+    k, c, app = world["kubectl"], world["cluster"], world["app"]
+    c.run("schedule", "create", "every-minute", "--schedule", "@every 1m", "--include-namespaces", app["ns"],
+          "--include-resources", "configmaps", "--ttl", "90s")
+    selector = "stowage.io/schedule-name=every-minute"
+
+    def completed_backups():
+        items = k.get("backups.stowage.io", "-n", c.namespace, "-l", selector)["items"]
+        return [b["metadata"]["name"] for b in items if b.get("status", {}).get("phase") == "Completed"]
+
+    first = k.wait_until("the schedule's immediate backup", lambda: completed_backups(), timeout=60)
+    assert first[0].startswith("every-minute-") and len(first[0]) == len("every-minute-") + 14, first
+    second = k.wait_until("the schedule's second backup", lambda: (lambda b: b if len(b) >= 2 else None)(
+        completed_backups()), timeout=120)
+    schedule = c.json("schedule", "get", "every-minute")
+    assert schedule["status"]["phase"] == "Enabled" and schedule["status"]["nextRun"], schedule["status"]
+    # Restore the latest backup of the schedule.
+    c.run("restore", "create", "r-sched", "--from-schedule", "every-minute", "--namespace-mappings",
+          f"{app['ns']}:sched-{app['id']}", "--wait")
+    assert k.get("configmap", "-n", f"sched-{app['id']}", "shop-config")["data"]["mode"] == "production"
+    k.run("delete", "namespace", f"sched-{app['id']}", "--wait=false")
+    c.run("schedule", "pause", "every-minute")
+    k.wait_until("the schedule to be Paused",
+                 lambda: c.json("schedule", "get", "every-minute")["status"]["phase"] == "Paused")
+    # TTL 90 s: the first backup and its objects in the location go away.
+    gone = second[0]
+    k.wait_until(f"backup {gone} to expire and be deleted",
+                 lambda: k.get("backups.stowage.io", "-n", c.namespace, gone, check=False) is None, timeout=180)
+    listing = s3_request(world["env"], "GET", f"?list-type=2&prefix={world['prefix']}/backups/{gone}/")
+    assert b"<Key>" not in listing, listing
