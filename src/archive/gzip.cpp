@@ -3,7 +3,11 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <algorithm>
+#include <cstring>
 #include <memory>
+
+#include "archive/gzip_decoder.h"
 
 namespace stowage::archive {
 namespace {
@@ -45,24 +49,24 @@ Result<Bytes> gzip_decompress(ByteView data, uint64_t max_bytes, const std::stri
   auto corrupt = [&](const std::string& why) {
     return Error(ErrorCode::kCorrupt, object + " " + why, object, "the object is damaged or not one a backup tool wrote");
   };
-  ArchivePtr a(archive_read_new());
-  archive_read_support_filter_gzip(a.get());
-  archive_read_support_format_raw(a.get());
-  if (archive_read_open_memory(a.get(), data.data(), data.size()) != ARCHIVE_OK)
-    return corrupt(std::string("is not gzip data: ") + archive_error_string(a.get()));
-  if (archive_filter_code(a.get(), 0) != ARCHIVE_FILTER_GZIP) return corrupt("is not gzip data");
-  archive_entry* entry = nullptr;
-  if (archive_read_next_header(a.get(), &entry) != ARCHIVE_OK)
-    return corrupt(std::string("cannot be read: ") + archive_error_string(a.get()));
+  if (!starts_like_gzip(data)) return corrupt("is not gzip data");
+  size_t offset = 0;
+  auto decoder = GzipDecoder::open([&](MutableByteView out) -> Result<size_t> {
+    size_t n = std::min(out.size(), data.size() - offset);
+    std::memcpy(out.data(), data.data() + offset, n);
+    offset += n;
+    return n;
+  });
+  if (!decoder.ok()) return corrupt(decoder.error().message());
   Bytes out;
   uint8_t buffer[64 * 1024];
   for (;;) {
-    la_ssize_t n = archive_read_data(a.get(), buffer, sizeof buffer);
-    if (n < 0) return corrupt(std::string("is damaged: ") + archive_error_string(a.get()));
-    if (n == 0) break;
-    if (out.size() + static_cast<uint64_t>(n) > max_bytes)
+    auto n = decoder.value().read(buffer);
+    if (!n.ok()) return corrupt(n.error().message());
+    if (n.value() == 0) break;
+    if (out.size() + n.value() > max_bytes)
       return corrupt("expands to more than " + std::to_string(max_bytes) + " bytes (a decompression bomb?)");
-    out.insert(out.end(), buffer, buffer + n);
+    out.insert(out.end(), buffer, buffer + n.value());
   }
   return out;
 }

@@ -1,5 +1,6 @@
 // gzip of single objects (a backup's log, item list and results are .gz
-// files, as Velero writes them), through libarchive's raw format.
+// files, as Velero writes them): written through libarchive's raw format,
+// read through GzipDecoder (which checks every member's CRC and length).
 #pragma once
 
 #include <cstdint>
