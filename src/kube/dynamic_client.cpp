@@ -19,6 +19,7 @@ std::string metadata_field(const Json& object, const char* key) {
 void add_write_options(Query& query, const WriteOptions& options) {
   if (options.dry_run) query.add("dryRun", "All");
   query.add("fieldManager", options.field_manager);
+  if (options.force) query.add("force", "true");
 }
 
 const char* content_type_of(PatchType type) {
@@ -186,6 +187,34 @@ Result<Json> DynamicClient::patch(const ApiResource& type, const std::string& na
   add_write_options(query, options);
   request.query = query.str();
   request.body = patch.dump();
+  return client_.send_json(request);
+}
+
+Result<Json> DynamicClient::apply(const ApiResource& type, const std::string& namespace_name, const Json& object,
+                                  const WriteOptions& options) {
+  const std::string name = object_name(object);
+  if (name.empty()) {
+    return Error(ErrorCode::kInvalidArgument, "cannot apply a " + type.qualified_name() + " without metadata.name",
+                 type.qualified_name(), "set metadata.name");
+  }
+  if (options.field_manager.empty()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "cannot apply " + type.qualified_name() + "/" + name + " without a field manager",
+                 type.qualified_name() + "/" + name, "set WriteOptions::field_manager (e.g. \"stowage-install\")");
+  }
+  std::string namespace_used = TRY(namespace_for(type, namespace_name, &object, "patch", name));
+  ApiRequest request;
+  request.method = "PATCH";
+  request.verb = "patch";
+  request.target = type.ref(namespace_used, name);
+  request.content_type = "application/apply-patch+yaml";  // JSON is YAML
+  Query query;
+  add_write_options(query, options);
+  request.query = query.str();
+  Json body = object;
+  if (!body.contains("apiVersion")) body["apiVersion"] = type.api_version();
+  if (!body.contains("kind")) body["kind"] = type.kind;
+  request.body = body.dump();
   return client_.send_json(request);
 }
 

@@ -48,6 +48,7 @@ struct DeleteOptions {
 struct WriteOptions {
   bool dry_run = false;       // dryRun=All: validate and admit, persist nothing
   std::string field_manager;  // fieldManager=...
+  bool force = false;         // apply only: force=true, take over fields other managers own
 };
 
 class DynamicClient {
@@ -70,6 +71,13 @@ class DynamicClient {
   Result<Json> patch(const ApiResource& type, const std::string& namespace_name, const std::string& name,
                      PatchType patch_type, const Json& patch, const std::string& subresource = {},
                      const WriteOptions& options = {});
+  // Server-side apply: creates the object, or sets exactly the fields it
+  // names as owned by options.field_manager (required) — fields this manager
+  // set before and `object` no longer names are removed. A request that
+  // changes nothing leaves the object (and its resourceVersion) as it was.
+  // 409 kConflict when another manager owns a field, unless options.force.
+  Result<Json> apply(const ApiResource& type, const std::string& namespace_name, const Json& object,
+                     const WriteOptions& options);
   Status remove(const ApiResource& type, const std::string& namespace_name, const std::string& name,
                 const DeleteOptions& options = {});
 

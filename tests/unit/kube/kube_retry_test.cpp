@@ -1,99 +1,18 @@
 // ApiClient's retries and watch's reconnects, driven by a scripted HTTP server
 // on loopback: answers a real apiserver cannot be made to give on demand
 // (429 with Retry-After, repeated 503, a watch connection cut mid-stream).
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <deque>
-#include <mutex>
-#include <thread>
 
 #include "kube/api_client.h"
 #include "kube/watch.h"
+#include "scripted_server.h"
 
 namespace stowage::kube {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Answers each connection with the next scripted response, then closes it.
-class ScriptedServer {
- public:
-  explicit ScriptedServer(std::deque<std::string> responses) : responses_(std::move(responses)) {
-    listener_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    socklen_t length = sizeof address;
-    getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
-    listen(listener_, 16);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~ScriptedServer() {
-    shutdown(listener_, SHUT_RDWR);
-    close(listener_);
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  std::vector<std::string> request_lines() {
-    std::lock_guard lock(mutex_);
-    return request_lines_;
-  }
-
- private:
-  void serve() {
-    while (true) {
-      int connection = accept(listener_, nullptr, nullptr);
-      if (connection < 0) return;
-      std::string request;
-      char buffer[4096];
-      while (request.find("\r\n\r\n") == std::string::npos) {
-        ssize_t n = read(connection, buffer, sizeof buffer);
-        if (n <= 0) break;
-        request.append(buffer, size_t(n));
-      }
-      std::string response;
-      {
-        std::lock_guard lock(mutex_);
-        request_lines_.push_back(request.substr(0, request.find("\r\n")));
-        if (!responses_.empty()) {
-          response = responses_.front();
-          responses_.pop_front();
-        }
-      }
-      if (response == "HOLD") {  // keep the connection open, silent, until the client leaves
-        while (read(connection, buffer, sizeof buffer) > 0) {
-        }
-      } else {
-        (void)!write(connection, response.data(), response.size());
-      }
-      close(connection);
-    }
-  }
-
-  int listener_ = -1;
-  int port_ = 0;
-  std::thread thread_;
-  std::mutex mutex_;
-  std::deque<std::string> responses_;
-  std::vector<std::string> request_lines_;
-};
-
-std::string answer(int status, const std::string& reason, const std::string& body,
-                   const std::string& extra_headers = "") {
-  return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: application/json\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\nConnection: close\r\n" + extra_headers + "\r\n" + body;
-}
-
-std::string status_json(int code, const std::string& reason) {
-  return R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"scripted )" + reason +
-         R"(","reason":")" + reason + R"(","code":)" + std::to_string(code) + "}";
-}
 
 struct Sleeps {
   std::vector<std::chrono::milliseconds> delays;
