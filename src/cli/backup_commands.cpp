@@ -298,9 +298,10 @@ void add_backup_commands(CLI::App& app, KubeFlags& flags, int& code) {
   {
     auto name = std::make_shared<std::string>();
     auto* cmd = backup->add_subcommand("delete", "delete a backup and its data in the location");
+    auto confirm = std::make_shared<bool>(false);
     cmd->add_option("NAME", *name)->required();
-    cmd->add_flag("--confirm", "(accepted for Velero compatibility; deletion does not prompt)");
-    cmd->callback([&flags, &code, name] {
+    cmd->add_flag("--confirm", *confirm, "(accepted for Velero compatibility; deletion does not prompt)");
+    cmd->callback([&flags, &code, name, confirm] {
       auto session = connect(flags);
       if (!session.ok()) { code = report(session.error()); return; }
       code = delete_object(session.value(), resources::backup(), *name);
