@@ -38,7 +38,7 @@ max_len_of() {
     extents) echo 2048 ;;
     config | key_slot | aead) echo 4096 ;;
     snapshot | pack_trailer | chunk_list) echo 8192 ;;
-    index | tree) echo 16384 ;;
+    index | tree | archive) echo 16384 ;;
     decompress) echo 65536 ;;
     *) echo 4096 ;;
   esac

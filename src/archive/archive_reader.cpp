@@ -203,6 +203,15 @@ Result<ArchiveReader> ArchiveReader::open_state(std::unique_ptr<State> state) {
     return Error(ErrorCode::kCorrupt, std::string("backup tarball cannot be read: ") + libarchive_message(a),
                  "archive", kDamagedHint);
   }
+  // libarchive stacks filters as long as their headers match (zstd inside
+  // zstd inside ...). A backup tarball is compressed once: refuse more, so
+  // that every layer's decoder state does not multiply.
+  int layers = (state->gzip ? 1 : 0) + archive_filter_count(a) - 1;  // libarchive counts the uncompressed input too
+  if (layers > 1)
+    return Error(ErrorCode::kCorrupt,
+                 "backup tarball is compressed " + std::to_string(layers) + " times over; a backup tarball is "
+                 "compressed once (gzip or zstd)",
+                 "archive", kDamagedHint);
   return ArchiveReader(std::move(state));
 }
 

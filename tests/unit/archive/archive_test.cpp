@@ -91,11 +91,13 @@ enum class Filter { kGzip, kZstd, kNone };
 
 class RawTar {
  public:
-  explicit RawTar(Filter filter = Filter::kGzip) : archive_(archive_write_new()) {
-    if (filter == Filter::kGzip) {
-      EXPECT_EQ(archive_write_add_filter_gzip(archive_), ARCHIVE_OK);
-    } else if (filter == Filter::kZstd) {
-      EXPECT_EQ(archive_write_add_filter_zstd(archive_), ARCHIVE_OK);
+  explicit RawTar(Filter filter = Filter::kGzip, int layers = 1) : archive_(archive_write_new()) {
+    for (int i = 0; i < layers; i++) {
+      if (filter == Filter::kGzip) {
+        EXPECT_EQ(archive_write_add_filter_gzip(archive_), ARCHIVE_OK);
+      } else if (filter == Filter::kZstd) {
+        EXPECT_EQ(archive_write_add_filter_zstd(archive_), ARCHIVE_OK);
+      }
     }
     EXPECT_EQ(archive_write_set_format_pax_restricted(archive_), ARCHIVE_OK);
     EXPECT_EQ(archive_write_set_bytes_in_last_block(archive_, 1), ARCHIVE_OK);
@@ -932,6 +934,20 @@ TEST(ArchiveHostile, TruncatedZstdIsRefused) {
   Error e = read_error(half);
   EXPECT_EQ(e.code(), ErrorCode::kCorrupt);
   EXPECT_CONTAINS(e.message(), "resources/pods/namespaces/shop/p");
+}
+
+TEST(ArchiveHostile, CompressionInsideCompressionIsRefused) {
+  Bytes zstd3 = RawTar(Filter::kZstd, 3).file("metadata/version", "1.1.0").file(kPodPath, kPodJson).finish();
+  Error e = read_error(zstd3);
+  EXPECT_EQ(e.code(), ErrorCode::kCorrupt);
+  EXPECT_CONTAINS(e.message(), "compressed 3 times over");
+  // gzip inside gzip: the inner gzip is not a tar, and libarchive has no gzip filter enabled.
+  Bytes gzip2 = RawTar(Filter::kGzip, 2).file(kPodPath, kPodJson).finish();
+  Error e2 = read_error(gzip2);
+  EXPECT_EQ(e2.code(), ErrorCode::kCorrupt);
+  EXPECT_CONTAINS(e2.message(), "Unrecognized archive format");
+  Bytes once = RawTar(Filter::kZstd, 1).file(kPodPath, kPodJson).finish();
+  EXPECT_TRUE(read_all(once).ok());
 }
 
 TEST(ArchiveHostile, NewerFormatVersionIsRefused) {
