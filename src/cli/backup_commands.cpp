@@ -63,7 +63,8 @@ Result<Json> selection_spec(const SelectionFlags& f) {
 std::string selector_text(const Json& spec) {
   if (!spec.contains("labelSelector")) return "<none>";
   std::string out;
-  for (const auto& [k, v] : spec["labelSelector"].value("matchLabels", Json::object()).items())
+  Json labels = spec["labelSelector"].value("matchLabels", Json::object());
+  for (const auto& [k, v] : labels.items())
     out += (out.empty() ? "" : ",") + k + "=" + v.get<std::string>();
   return out.empty() ? spec["labelSelector"].dump() : out;
 }

@@ -147,7 +147,7 @@ TEST(Selection, LabelSelectorsAndNameFilters) {
   EXPECT_TRUE(s.value().labels_match(parse(R"({"metadata":{"labels":{"app":"web","tier":"fe"}}})")));
   EXPECT_FALSE(s.value().labels_match(parse(R"({"metadata":{"labels":{"app":"web","tier":"db"}}})")));
   EXPECT_FALSE(s.value().labels_match(parse(R"({"metadata":{}})")));
-  Selection::parse(parse(R"({"labelSelector":{"matchExpressions":[{"key":"x","operator":"Near"}]}})"), problems);
+  (void)Selection::parse(parse(R"({"labelSelector":{"matchExpressions":[{"key":"x","operator":"Near"}]}})"), problems);
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_NE(problems[0].find("Near"), std::string::npos);
 }
