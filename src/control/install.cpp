@@ -72,17 +72,19 @@ std::string conditions_summary(const json& object, bool only_true = false) {
   return out;
 }
 
-// Calls `check` every 250 ms until it answers true or fails, or `limit`
-// passes: then the error says what was awaited and what `remaining` reports.
-Status poll(const std::function<Result<bool>()>& check, std::chrono::seconds limit, const std::string& awaited,
-            const std::function<std::string()>& remaining, const std::string& hint) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
+using Deadline = std::chrono::steady_clock::time_point;
+
+// Calls `check` every 250 ms until it answers true or fails, or `deadline`
+// passes: then the error says what was awaited (for `bound`) and what
+// `remaining` reports.
+Status poll(const std::function<Result<bool>()>& check, Deadline deadline, std::chrono::seconds bound,
+            const std::string& awaited, const std::function<std::string()>& remaining, const std::string& hint) {
   while (true) {
     bool done = TRY(check());
     if (done) return ok_status();
     if (std::chrono::steady_clock::now() >= deadline) {
       return Error(ErrorCode::kUnavailable,
-                   "timed out after " + std::to_string(limit.count()) + " s waiting for " + awaited + ": " +
+                   "timed out after " + std::to_string(bound.count()) + " s waiting for " + awaited + ": " +
                        remaining(),
                    awaited, hint);
     }
@@ -92,7 +94,7 @@ Status poll(const std::function<Result<bool>()>& check, std::chrono::seconds lim
 
 // Waits until the object is gone (404).
 Status wait_gone(kube::DynamicClient& objects, const kube::ApiResource& type, const std::string& namespace_name,
-                 const std::string& name, const std::string& what, std::chrono::seconds limit) {
+                 const std::string& name, const std::string& what, Deadline deadline, std::chrono::seconds bound) {
   json last;
   return poll(
       [&]() -> Result<bool> {
@@ -102,7 +104,7 @@ Status wait_gone(kube::DynamicClient& objects, const kube::ApiResource& type, co
         last = std::move(got).value();
         return false;
       },
-      limit, what + " to be deleted",
+      deadline, bound, what + " to be deleted",
       [&] {
         std::string out = "it still exists";
         json finalizers = last["metadata"].value("finalizers", json::array());
@@ -144,7 +146,7 @@ Status wait_established(kube::DynamicClient& objects, const kube::ApiResource& c
         pending = std::move(still);
         return pending.empty();
       },
-      limit, "CustomResourceDefinitions to be Established",
+      std::chrono::steady_clock::now() + limit, limit, "CustomResourceDefinitions to be Established",
       [&] {
         std::string out;
         for (const std::string& name : pending) {
@@ -260,7 +262,8 @@ Status install(kube::ApiClient& client, const InstallOptions& options,
       }
       say(item.describe() + ": being deleted; waiting up to " + std::to_string(options.wait_timeout.count()) +
           " s for it to go");
-      TRY_STATUS(wait_gone(dynamic, type, ns, name, item.describe(), options.wait_timeout));
+      TRY_STATUS(wait_gone(dynamic, type, ns, name, item.describe(),
+                           std::chrono::steady_clock::now() + options.wait_timeout, options.wait_timeout));
       existing = Error(ErrorCode::kNotFound, "deleted", item.describe());
     }
     Result<json> applied = dynamic.apply(type, ns, item.object, write);
@@ -327,9 +330,15 @@ Status uninstall(kube::ApiClient& client, const UninstallOptions& options,
     }
     if (kind == "CustomResourceDefinition" || kind == "Namespace") awaited.push_back({type, name, item.describe()});
   }
+  // One bound for all of them: they go away in parallel.
+  size_t crds = std::count_if(awaited.begin(), awaited.end(), [](const Awaited& item) {
+    return item.type.kind == "CustomResourceDefinition";
+  });
+  say("waiting up to " + std::to_string(options.wait_timeout.count()) + " s for namespace/" + options.namespace_name +
+      (crds > 0 ? " and " + std::to_string(crds) + " CustomResourceDefinitions" : "") + " to go");
+  const auto deadline = std::chrono::steady_clock::now() + options.wait_timeout;
   for (const Awaited& item : awaited) {
-    say("waiting up to " + std::to_string(options.wait_timeout.count()) + " s for " + item.what + " to go");
-    TRY_STATUS(wait_gone(dynamic, item.type, "", item.name, item.what, options.wait_timeout));
+    TRY_STATUS(wait_gone(dynamic, item.type, "", item.name, item.what, deadline, options.wait_timeout));
   }
   say("uninstalled from namespace " + options.namespace_name);
   return ok_status();

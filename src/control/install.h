@@ -41,7 +41,7 @@ Status install(kube::ApiClient& client, const InstallOptions& options,
 struct UninstallOptions {
   std::string namespace_name = kManifestNamespace;
   bool keep_crds = false;  // keep the CRDs, and with them every stowage object outside the namespace
-  std::chrono::seconds wait_timeout{180};  // bound of the wait for the namespace (and CRDs) to go
+  std::chrono::seconds wait_timeout{180};  // one bound for the namespace and the CRDs to go
 };
 
 // Deletes what install created, in reverse order, then waits until the
