@@ -21,6 +21,10 @@ void BackupController::reconcile(const Json& backup) {
   if (backup["metadata"].contains("deletionTimestamp")) return finalize(backup);
   std::string phase = phase_of(backup);
   if (phase.empty() || phase == "New") return start(backup);
+  if (phase == "InProgress") {
+    std::lock_guard lock(mutex_);
+    if (started_here_.count(name)) return;  // finishing: its status is being written
+  }
   if (phase == "InProgress") return recover(backup);
   if (terminal_phase(phase)) {
     std::string expiration = backup.value("status", Json::object()).value("expiration", std::string());
@@ -79,6 +83,7 @@ void BackupController::start(const Json& backup) {
   {
     std::lock_guard lock(mutex_);
     running_.insert(name);
+    started_here_.insert(name);
   }
   workers_.submit([this, name] {
     run(name);

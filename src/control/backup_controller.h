@@ -33,6 +33,7 @@ class BackupController {
   WorkQueue& workers_;
   std::mutex mutex_;
   std::set<std::string> running_;
+  std::set<std::string> started_here_;  // claimed by this process (an InProgress one not here was interrupted)
 };
 
 }  // namespace stowage::control

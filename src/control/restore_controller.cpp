@@ -50,6 +50,10 @@ void RestoreController::reconcile(const Json& restore) {
   }
   std::string phase = phase_of(restore);
   if (phase == "InProgress") {
+    std::lock_guard lock(mutex_);
+    if (started_here_.count(name)) return;  // finishing: its status is being written
+  }
+  if (phase == "InProgress") {
     Json status = {{"phase", "Failed"},
                    {"failureReason", "the server stopped while this restore was in progress; some items may have been "
                                      "created: run the restore again with existingResourcePolicy update to finish it"},
@@ -85,6 +89,7 @@ void RestoreController::reconcile(const Json& restore) {
   {
     std::lock_guard lock(mutex_);
     running_.insert(name);
+    started_here_.insert(name);
   }
   workers_.submit([this, name, backup_name, location_name] {
     run(name, backup_name, location_name);

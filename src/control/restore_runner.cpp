@@ -8,6 +8,7 @@
 #include "archive/archive_reader.h"
 #include "archive/gzip.h"
 #include "control/item_spool.h"
+#include "control/resources.h"
 #include "control/restore_transform.h"
 #include "control/selection.h"
 #include "kube/dynamic_client.h"
@@ -128,7 +129,9 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
     auto reader = archive::ArchiveReader::open(
         [&](archive::MutableByteView out) { return object_reader.read(out); });
     if (!reader.ok())
-      return fail_status(status, log_, "Failed", "the archive of backup " + backup_name + ": " + reader.error().message());
+      return fail_status(status, log_, "Failed",
+                         "the archive of backup " + backup_name + " was refused, nothing was restored: " +
+                             reader.error().message());
     std::set<std::tuple<std::string, std::string, std::string>> seen;
     int refused = 0;
     for (;;) {
@@ -239,6 +242,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   std::vector<std::string> restored_pvs;
   int restored = 0;
   bool refreshed_after_crds = false;
+  std::set<std::string> namespaces_ready;
   for (const SpooledItem* item : chosen) {
     const std::string ns = item->path.namespace_name.empty() ? "" : mappings.namespace_of(item->path.namespace_name);
     auto loaded = spool.load(*item);
@@ -290,11 +294,23 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
       continue;
     }
     std::string what = display(item->path) + (ns != item->path.namespace_name ? " -> namespace " + ns : "");
+    if (!ns.empty() && !namespaces_ready.count(ns)) {
+      // The namespace object may not be in the backup (a backup of some kinds only): make a bare one.
+      namespaces_ready.insert(ns);
+      auto existing_ns = dynamic.get(resources::namespace_type(), "", ns);
+      if (!existing_ns.ok() && existing_ns.error().code() == ErrorCode::kNotFound) {
+        Json bare = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}};
+        auto made = dynamic.create(resources::namespace_type(), "", bare);
+        if (made.ok()) log_.info("created namespace " + ns + " (the backup does not hold its Namespace object)");
+        else log_.error("could not create namespace " + ns + ": " + made.error().message(), ns);
+      }
+    }
     auto created = dynamic.create(type.value(), ns, object);
     if (created.ok()) {
       ++restored;
       new_uid[item->uid] = created.value()["metadata"].value("uid", std::string());
       if (item->path.resource == "persistentvolumes") restored_pvs.push_back(item->path.name);
+      if (item->path.resource == "namespaces") namespaces_ready.insert(object["metadata"].value("name", std::string()));
       log_.info("restored " + what, ns);
       continue;
     }
