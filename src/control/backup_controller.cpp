@@ -34,7 +34,7 @@ void BackupController::reconcile(const Json& backup) {
       context_.events.normal(backup, "Expired", "the backup expired at " + expiration + "; deleting it and its data");
       kube::DynamicClient dynamic(context_.client);
       Status removed = dynamic.remove(resources::backup(), context_.namespace_name, name);
-      if (!removed.ok()) context_.log.warning("deleting expired backup failed: " + removed.error().message(), {{"backup", name}});
+      if (!removed.ok()) context_.log.warning("deleting expired backup failed: " + removed.error().to_string(), {{"backup", name}});
     }
   }
 }
@@ -55,7 +55,7 @@ void BackupController::start(const Json& backup) {
   std::string name = name_of(backup);
   Json spec = backup.value("spec", Json::object());
   auto location = context_.locations.get_location(spec.value("storageLocation", std::string()));
-  if (!location.ok()) return fail_validation(backup, location.error().message());
+  if (!location.ok()) return fail_validation(backup, location.error().to_string());
   Json location_spec = location.value().value("spec", Json::object());
   std::string location_name = name_of(location.value());
   if (location_spec.value("accessMode", std::string()) == "ReadOnly")
@@ -103,13 +103,13 @@ void BackupController::run(const std::string& name) {
   Json status;
   auto location = context_.locations.open(backup.value()["spec"].value("storageLocation", std::string()));
   if (!location.ok()) {
-    status = {{"phase", "Failed"}, {"failureReason", location.error().message()},
+    status = {{"phase", "Failed"}, {"failureReason", location.error().to_string()},
               {"completionTimestamp", format_time_utc(now_unix())}};
   } else if (auto exists = location.value()->backup_exists(name); !exists.ok() || exists.value()) {
     std::string reason = exists.ok() ? "the location already holds objects of a backup named " + name +
                                            " (a backup of the same name, or an attempt a crash interrupted); "
                                            "choose another name or delete the old one"
-                                     : "cannot read the location: " + exists.error().message();
+                                     : "cannot read the location: " + exists.error().to_string();
     status = {{"phase", "Failed"}, {"failureReason", reason}, {"completionTimestamp", format_time_utc(now_unix())}};
   } else {
     BackupRunner runner(context_.client, context_.discovery, *location.value(), operation);
@@ -119,7 +119,7 @@ void BackupController::run(const std::string& name) {
   if (phase == "Failed" && status.contains("failureReason"))
     log.error("backup failed: " + status["failureReason"].get<std::string>());
   auto written = write_status(context_, resources::backup(), name, status);
-  if (!written.ok()) log.error("recording the backup's status failed: " + written.error().message());
+  if (!written.ok()) log.error("recording the backup's status failed: " + written.error().to_string());
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (auto series = context_.metrics.backups->with({phase}); series.ok()) series.value()->increment();
   if (auto h = context_.metrics.backup_seconds->with({}); h.ok()) h.value()->observe(seconds);
@@ -165,8 +165,8 @@ void BackupController::finalize(const Json& backup) {
   std::string location_name = backup["spec"].value("storageLocation", std::string());
   auto location = context_.locations.open(location_name);
   if (!location.ok()) {
-    context_.log.warning("cannot delete the backup's data yet: " + location.error().message(), {{"backup", name}});
-    context_.events.warning(backup, "DeletionPending", "cannot reach the location to delete the data: " + location.error().message());
+    context_.log.warning("cannot delete the backup's data yet: " + location.error().to_string(), {{"backup", name}});
+    context_.events.warning(backup, "DeletionPending", "cannot reach the location to delete the data: " + location.error().to_string());
     return;
   }
   if (location.value()->settings().read_only) {
@@ -174,7 +174,7 @@ void BackupController::finalize(const Json& backup) {
   } else {
     Status removed = location.value()->delete_backup(name);
     if (!removed.ok()) {
-      context_.events.warning(backup, "DeletionPending", "deleting the data failed: " + removed.error().message());
+      context_.events.warning(backup, "DeletionPending", "deleting the data failed: " + removed.error().to_string());
       return;
     }
     context_.log.info("deleted the backup's objects from its location", {{"backup", name}, {"location", location_name}});

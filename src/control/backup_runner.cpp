@@ -48,7 +48,7 @@ class Collector {
   void list(const kube::ApiResource& type, const std::string& ns, const kube::ListOptions& options, Keep keep) {
     auto listed = dynamic_.list(type, ns, options);
     if (!listed.ok()) {
-      log_.error("listing " + type.qualified_name() + " failed: " + listed.error().message(), ns);
+      log_.error("listing " + type.qualified_name() + " failed: " + listed.error().to_string(), ns);
       return;
     }
     for (auto& object : listed.value().items)
@@ -64,7 +64,7 @@ class Collector {
     } else if (object.error().code() == ErrorCode::kNotFound) {
       log_.warning(type.qualified_name() + " " + name + " (" + why + ") does not exist", ns);
     } else {
-      log_.error("reading " + type.qualified_name() + " " + name + " failed: " + object.error().message(), ns);
+      log_.error("reading " + type.qualified_name() + " " + name + " failed: " + object.error().to_string(), ns);
     }
   }
   std::map<ItemKey, Item>& items() { return items_; }
@@ -137,9 +137,9 @@ Json BackupRunner::run(const Json& backup) {
   auto selection_result = Selection::parse(spec, problems);
   std::string ttl_text = spec.value("ttl", std::string(kDefaultTtl));
   auto ttl = parse_duration(ttl_text.empty() ? kDefaultTtl : ttl_text);
-  if (!ttl.ok()) problems.push_back("spec.ttl: " + ttl.error().message());
+  if (!ttl.ok()) problems.push_back("spec.ttl: " + ttl.error().to_string());
   auto types_result = discovery_.preferred_resources();
-  if (!types_result.ok()) return fail("Failed", "discovery failed: " + types_result.error().message());
+  if (!types_result.ok()) return fail("Failed", "discovery failed: " + types_result.error().to_string());
   const auto& types = types_result.value();
   Selection selection = selection_result.ok() ? selection_result.value() : Selection{};
   ResourceMatcher matcher(selection.resources, types, problems);
@@ -230,7 +230,7 @@ Json BackupRunner::run(const Json& backup) {
     for (const char* phase : {"pre", "post"}) {
       auto hooks = backup_hooks(item.object, spec_hooks, phase);
       if (!hooks.ok()) {
-        log_.error(hooks.error().message(), item.namespace_name());
+        log_.error(hooks.error().to_string(), item.namespace_name());
         break;
       }
       HookOutcome outcome = run_exec_hooks(client_, item.object, hooks.value(), phase, log_);
@@ -245,7 +245,7 @@ Json BackupRunner::run(const Json& backup) {
     archive_bytes.insert(archive_bytes.end(), data.begin(), data.end());
     return ok_status();
   });
-  if (!opened.ok()) return fail("Failed", "starting the archive failed: " + opened.error().message());
+  if (!opened.ok()) return fail("Failed", "starting the archive failed: " + opened.error().to_string());
   archive::ArchiveWriter& writer = opened.value();
   Json resource_list = Json::object();
   Status written = writer.add_format_version();
@@ -266,7 +266,7 @@ Json BackupRunner::run(const Json& backup) {
     ++backed_up;
   }
   if (written.ok()) written = writer.finish();
-  if (!written.ok()) return fail("Failed", "writing the archive failed: " + written.error().message());
+  if (!written.ok()) return fail("Failed", "writing the archive failed: " + written.error().to_string());
   log_.info("archived " + std::to_string(backed_up) + " items (" + std::to_string(archive_bytes.size()) + " bytes)");
 
   status["progress"] = {{"totalItems", backed_up}, {"itemsBackedUp", backed_up}};
@@ -292,7 +292,7 @@ Json BackupRunner::run(const Json& backup) {
     auto list_gz = gzip_json(resource_list);
     stored = list_gz.ok() ? store(BackupObject::kResourceList, list_gz.value()) : Status(list_gz.error());
   }
-  if (!stored.ok()) return fail("Failed", "storing the backup failed: " + stored.error().message());
+  if (!stored.ok()) return fail("Failed", "storing the backup failed: " + stored.error().to_string());
 
   status["phase"] = log_.errors() > 0 ? "PartiallyFailed" : "Completed";
   status["completionTimestamp"] = format_time_utc(now_unix());
@@ -305,7 +305,7 @@ Json BackupRunner::run(const Json& backup) {
   if (!results_gz.ok() || !log_gz.ok()) return fail("Failed", "compressing the log failed");
   stored = store(BackupObject::kResults, results_gz.value());
   if (stored.ok()) stored = store(BackupObject::kLog, log_gz.value());
-  if (!stored.ok()) return fail("Failed", "storing the backup failed: " + stored.error().message());
+  if (!stored.ok()) return fail("Failed", "storing the backup failed: " + stored.error().to_string());
 
   Json metadata = backup;
   metadata["status"] = status;
@@ -314,7 +314,7 @@ Json BackupRunner::run(const Json& backup) {
   metadata["metadata"].erase("uid");
   if (location_.settings().archive_format == backupstore::ArchiveFormat::kPlain) metadata["apiVersion"] = "velero.io/v1";
   stored = location_.put_backup_metadata(name, metadata, manifest);
-  if (!stored.ok()) return fail("Failed", "storing the backup's metadata failed: " + stored.error().message());
+  if (!stored.ok()) return fail("Failed", "storing the backup's metadata failed: " + stored.error().to_string());
   return status;
 }
 

@@ -30,7 +30,7 @@ void LocationController::reconcile(const Json& location, const std::vector<Json>
     if (!listed.ok()) checked = listed.error();
   }
   std::string phase = checked.ok() ? "Available" : "Unavailable";
-  std::string message = checked.ok() ? "" : checked.error().message();
+  std::string message = checked.ok() ? "" : checked.error().to_string();
   Json status = {{"phase", phase},
                  {"message", message},
                  {"lastValidationTime", format_time_utc(now_unix())},
@@ -46,7 +46,7 @@ void LocationController::reconcile(const Json& location, const std::vector<Json>
     status["lastSyncedTime"] = format_time_utc(now_unix());
   }
   auto written = write_status(context_, resources::backup_storage_location(), name, status);
-  if (!written.ok()) context_.log.warning("updating location status failed: " + written.error().message(), {{"location", name}});
+  if (!written.ok()) context_.log.warning("updating location status failed: " + written.error().to_string(), {{"location", name}});
 }
 
 void LocationController::sync(const Json& location, backupstore::BackupLocation& opened,
@@ -62,7 +62,7 @@ void LocationController::sync(const Json& location, backupstore::BackupLocation&
     bool plain_location = opened.settings().archive_format == backupstore::ArchiveFormat::kPlain;
     auto stored = opened.read_backup(name, plain_location);
     if (!stored.ok()) {
-      context_.log.warning("backup in the location not synced: " + stored.error().message(),
+      context_.log.warning("backup in the location not synced: " + stored.error().to_string(),
                            {{"location", location_name}, {"backup", name}});
       continue;
     }
@@ -81,7 +81,7 @@ void LocationController::sync(const Json& location, backupstore::BackupLocation&
       backup["metadata"]["annotations"] = {{"stowage.io/written-by", "velero"}};
     auto created = dynamic.create(resources::backup(), context_.namespace_name, backup);
     if (!created.ok()) {
-      context_.log.warning("creating the synced Backup failed: " + created.error().message(), {{"backup", name}});
+      context_.log.warning("creating the synced Backup failed: " + created.error().to_string(), {{"backup", name}});
       continue;
     }
     auto written = write_status(context_, resources::backup(), name, status);

@@ -66,7 +66,7 @@ void RestoreController::reconcile(const Json& restore) {
   auto backup = resolve_backup(restore.value("spec", Json::object()));
   std::string expected = phase;
   if (!backup.ok() || !(phase_of(backup.value()) == "Completed" || phase_of(backup.value()) == "PartiallyFailed")) {
-    std::string reason = !backup.ok() ? backup.error().message()
+    std::string reason = !backup.ok() ? backup.error().to_string()
                                       : "backup " + name_of(backup.value()) + " is " + phase_of(backup.value()) +
                                             "; only Completed or PartiallyFailed backups can be restored";
     Json status = {{"phase", "FailedValidation"}, {"validationErrors", Json::array({reason})},
@@ -109,7 +109,7 @@ void RestoreController::run(const std::string& name, const std::string& backup_n
   Json status;
   auto location = context_.locations.open(location_name);
   if (!location.ok()) {
-    status = {{"phase", "Failed"}, {"failureReason", location.error().message()},
+    status = {{"phase", "Failed"}, {"failureReason", location.error().to_string()},
               {"completionTimestamp", format_time_utc(now_unix())}};
   } else {
     RestoreRunner runner(context_.client, context_.discovery, *location.value(), operation);
@@ -122,12 +122,12 @@ void RestoreController::run(const std::string& name, const std::string& backup_n
       };
       Status stored = store_gz(backupstore::RestoreObject::kResults, operation.results().dump());
       if (stored.ok()) stored = store_gz(backupstore::RestoreObject::kLog, operation.text());
-      if (!stored.ok()) log.warning("storing the restore's log and results failed: " + stored.error().message());
+      if (!stored.ok()) log.warning("storing the restore's log and results failed: " + stored.error().to_string());
     }
   }
   std::string phase = status.value("phase", std::string("Failed"));
   auto written = write_status(context_, resources::restore(), name, status);
-  if (!written.ok()) log.error("recording the restore's status failed: " + written.error().message());
+  if (!written.ok()) log.error("recording the restore's status failed: " + written.error().to_string());
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (auto series = context_.metrics.restores->with({phase}); series.ok()) series.value()->increment();
   if (auto h = context_.metrics.restore_seconds->with({}); h.ok()) h.value()->observe(seconds);

@@ -73,12 +73,12 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   if (spec.contains("resourceModifiers")) {
     auto parsed = parse_modifier_rules(spec["resourceModifiers"]);
     if (parsed.ok()) modifiers = std::move(parsed).value();
-    else problems.push_back(parsed.error().message());
+    else problems.push_back(parsed.error().to_string());
   }
   std::string policy = spec.value("existingResourcePolicy", std::string("none"));
   if (policy != "none" && policy != "update") problems.push_back("spec.existingResourcePolicy must be none or update");
   auto types = discovery_.preferred_resources();
-  if (!types.ok()) return fail_status(status, log_, "Failed", "discovery failed: " + types.error().message());
+  if (!types.ok()) return fail_status(status, log_, "Failed", "discovery failed: " + types.error().to_string());
   Selection selection = selection_result.ok() ? selection_result.value() : Selection{};
   ResourceMatcher matcher(selection.resources, types.value(), problems);
   if (!problems.empty()) {
@@ -91,7 +91,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   // The backup: metadata, item list, archive — all checked before anything is created.
   bool allow_unverified = restore["metadata"].value("annotations", Json::object()).value(kAllowUnverifiedAnnotation, "") == "true";
   auto stored = location_.read_backup(backup_name, allow_unverified);
-  if (!stored.ok()) return fail_status(status, log_, "Failed", "backup " + backup_name + ": " + stored.error().message());
+  if (!stored.ok()) return fail_status(status, log_, "Failed", "backup " + backup_name + ": " + stored.error().to_string());
   std::string backup_phase = stored.value().backup.value("status", Json::object()).value("phase", std::string());
   if (backup_phase != "Completed" && backup_phase != "PartiallyFailed")
     return fail_status(status, log_, "Failed",
@@ -106,12 +106,12 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
     auto reader = location_.open_backup_object(stored.value(), BackupObject::kResourceList, kMaxItemListBytes);
     auto gz = reader.ok() ? backupstore::read_remaining(*reader.value()) : Result<Bytes>(reader.error());
     if (!gz.ok())
-      return fail_status(status, log_, "Failed", "the item list of backup " + backup_name + ": " + gz.error().message());
+      return fail_status(status, log_, "Failed", "the item list of backup " + backup_name + ": " + gz.error().to_string());
     auto text = archive::gzip_decompress(gz.value(), kMaxItemListBytes, reader.value()->key());
     Json list = text.ok() ? Json::parse(text.value().begin(), text.value().end(), nullptr, false) : Json();
     if (!text.ok() || list.is_discarded() || !list.is_object())
       return fail_status(status, log_, "Failed", "the item list of backup " + backup_name + " cannot be read" +
-                                                     (text.ok() ? std::string() : ": " + text.error().message()));
+                                                     (text.ok() ? std::string() : ": " + text.error().to_string()));
     for (const auto& [gvk, names] : list.items())
       if (names.is_array())
         for (const auto& n : names)
@@ -119,27 +119,28 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   }
 
   auto spool_result = ItemSpool::create();
-  if (!spool_result.ok()) return fail_status(status, log_, "Failed", spool_result.error().message());
+  if (!spool_result.ok()) return fail_status(status, log_, "Failed", spool_result.error().to_string());
   ItemSpool& spool = *spool_result.value();
   {
     auto contents = location_.open_backup_object(stored.value(), BackupObject::kContents);
     if (!contents.ok())
-      return fail_status(status, log_, "Failed", "the archive of backup " + backup_name + ": " + contents.error().message());
+      return fail_status(status, log_, "Failed", "the archive of backup " + backup_name + ": " + contents.error().to_string());
     backupstore::ObjectReader& object_reader = *contents.value();
     auto reader = archive::ArchiveReader::open(
         [&](archive::MutableByteView out) { return object_reader.read(out); });
     if (!reader.ok())
       return fail_status(status, log_, "Failed",
                          "the archive of backup " + backup_name + " was refused, nothing was restored: " +
-                             reader.error().message());
+                             reader.error().to_string());
     std::set<std::tuple<std::string, std::string, std::string>> seen;
+    std::map<std::string, std::string> served_as;  // "apps/v1/Deployment" -> "deployments.apps" ("" = not served)
     int refused = 0;
     for (;;) {
       auto entry = reader.value().next();
       if (!entry.ok())
         return fail_status(status, log_, "Failed",
                            "the archive of backup " + backup_name + " was refused, nothing was restored: " +
-                               entry.error().message());
+                               entry.error().to_string());
       if (!entry.value()) break;
       const archive::ArchiveEntry& e = *entry.value();
       if (e.kind == archive::ArchiveEntry::kOther) {
@@ -158,9 +159,23 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
                    path.namespace_name);
         continue;
       }
+      // The kind must be what the archive's directory says, for every type the cluster knows
+      // (types of CRDs restored with the backup are checked again when they are served).
+      std::string gvk = e.object.value("apiVersion", std::string()) + "/" + e.object.value("kind", std::string());
+      if (!served_as.count(gvk)) {
+        auto type = discovery_.resolve_kind(e.object.value("apiVersion", std::string()), e.object.value("kind", std::string()));
+        served_as[gvk] = type.ok() ? type.value().qualified_name() : std::string();
+      }
+      if (!served_as[gvk].empty() && served_as[gvk] != path.resource) {
+        ++refused;
+        log_.error("archive entry " + e.path + " holds a " + e.object.value("kind", std::string()) + " (" +
+                       served_as[gvk] + "), not a " + path.resource + "; refused, not restored",
+                   path.namespace_name);
+        continue;
+      }
       if (!seen.insert({path.resource, path.namespace_name, path.name}).second) continue;
       Status added = spool.add(path, e.object);
-      if (!added.ok()) return fail_status(status, log_, "Failed", added.error().message());
+      if (!added.ok()) return fail_status(status, log_, "Failed", added.error().to_string());
     }
     log_.info("backup " + backup_name + ": archive checked, " + std::to_string(spool.items().size()) +
               " items (format " + reader.value().format_version() + ")" +
@@ -186,7 +201,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   for (const auto& item : spool.items()) {
     if (item.path.namespace_name.empty()) continue;
     auto object = spool.load(item);
-    if (!object.ok()) return fail_status(status, log_, "Failed", object.error().message());
+    if (!object.ok()) return fail_status(status, log_, "Failed", object.error().to_string());
     if (!namespaced_selected(item, object.value())) continue;
     // Left to the controller that owns it (it comes back with its owner).
     bool skip = false;
@@ -246,10 +261,10 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   for (const SpooledItem* item : chosen) {
     const std::string ns = item->path.namespace_name.empty() ? "" : mappings.namespace_of(item->path.namespace_name);
     auto loaded = spool.load(*item);
-    if (!loaded.ok()) return fail_status(status, log_, "Failed", loaded.error().message());
+    if (!loaded.ok()) return fail_status(status, log_, "Failed", loaded.error().to_string());
     auto modified = apply_modifiers(modifiers, item->path.resource, std::move(loaded).value());
     if (!modified.ok()) {
-      log_.error(modified.error().message(), ns);
+      log_.error(modified.error().to_string(), ns);
       continue;
     }
     Json object = prepare_for_restore(std::move(modified).value(), item->path.resource, mappings, restored_pvs);
@@ -283,7 +298,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
                      (restored_crd_names.count(item->path.resource) ? " (waited " + std::to_string(kCrdWait.count()) +
                                                                           " s for its CRD to be established)"
                                                                     : "") +
-                     ": " + type.error().message(),
+                     ": " + type.error().to_string(),
                  ns);
       continue;
     }
@@ -302,7 +317,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
         Json bare = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}};
         auto made = dynamic.create(resources::namespace_type(), "", bare);
         if (made.ok()) log_.info("created namespace " + ns + " (the backup does not hold its Namespace object)");
-        else log_.error("could not create namespace " + ns + ": " + made.error().message(), ns);
+        else log_.error("could not create namespace " + ns + ": " + made.error().to_string(), ns);
       }
     }
     auto created = dynamic.create(type.value(), ns, object);
@@ -315,7 +330,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
       continue;
     }
     if (created.error().code() != ErrorCode::kAlreadyExists) {
-      log_.error("could not restore " + what + ": " + created.error().message(), ns);
+      log_.error("could not restore " + what + ": " + created.error().to_string(), ns);
       continue;
     }
     auto existing = dynamic.get(type.value(), ns, object["metadata"].value("name", std::string()));
@@ -331,7 +346,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
         ++restored;
         log_.info("updated the existing " + what + " (existingResourcePolicy update)", ns);
       } else {
-        log_.warning("could not update the existing " + what + ": " + updated.error().message(), ns);
+        log_.warning("could not update the existing " + what + ": " + updated.error().to_string(), ns);
       }
       continue;
     }

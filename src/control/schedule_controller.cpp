@@ -27,12 +27,12 @@ std::optional<Clock::time_point> ScheduleController::reconcile(const Json& sched
     for (const auto& [k, v] : changes.items()) changed = changed || !status.contains(k) || status[k] != v;
     if (!changed) return;
     auto written = write_status(context_, resources::schedule(), name, changes);
-    if (!written.ok()) context_.log.warning("updating schedule status failed: " + written.error().message(), {{"schedule", name}});
+    if (!written.ok()) context_.log.warning("updating schedule status failed: " + written.error().to_string(), {{"schedule", name}});
   };
   auto cron = CronSchedule::parse(spec.value("schedule", std::string()), spec.value("timeZone", std::string()));
   if (!cron.ok()) {
-    if (phase_of(schedule) != "FailedValidation") context_.events.warning(schedule, "FailedValidation", cron.error().message());
-    set_status({{"phase", "FailedValidation"}, {"validationErrors", Json::array({cron.error().message()})}});
+    if (phase_of(schedule) != "FailedValidation") context_.events.warning(schedule, "FailedValidation", cron.error().to_string());
+    set_status({{"phase", "FailedValidation"}, {"validationErrors", Json::array({cron.error().to_string()})}});
     return std::nullopt;
   }
   if (spec.value("paused", false)) {
@@ -68,7 +68,7 @@ std::optional<Clock::time_point> ScheduleController::reconcile(const Json& sched
   kube::DynamicClient dynamic(context_.client);
   auto created = dynamic.create(resources::backup(), context_.namespace_name, backup);
   if (!created.ok() && created.error().code() != ErrorCode::kAlreadyExists) {
-    context_.events.warning(schedule, "BackupCreateFailed", "creating backup " + backup_name + " failed: " + created.error().message());
+    context_.events.warning(schedule, "BackupCreateFailed", "creating backup " + backup_name + " failed: " + created.error().to_string());
     return now + std::chrono::seconds(30);
   }
   context_.log.info("schedule due: created backup " + backup_name, {{"schedule", name}});

@@ -318,3 +318,105 @@ def test_work_interrupted_by_a_server_restart_is_failed_saying_so(world):
         status = k.wait_until(f"{kind} {name} to be failed after the restart", lambda: (
             lambda s: s if s.get("phase") == "Failed" else None)(c.json(kind, "get", name).get("status", {})), timeout=60)
         assert "server stopped while this" in status["failureReason"], status
+
+
+def velero_archive(entries):
+    """A gzip tarball built the way Velero lays it out, with whatever entries
+    the test wants (tarfile lets it add what stowage never writes)."""
+    import io
+    import tarfile
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, content, kind in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "symlink":
+                info.type = tarfile.SYMTYPE
+                info.linkname = content
+                tar.addfile(info)
+                continue
+            data = content if isinstance(content, bytes) else json.dumps(content).encode()
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def put_velero_backup(w, prefix, name, entries, item_list):
+    import gzip
+    env = w["env"]
+    metadata = {"apiVersion": "velero.io/v1", "kind": "Backup", "metadata": {"name": name, "namespace": "velero"},
+                "spec": {"includedNamespaces": ["*"]}, "status": {"phase": "Completed", "version": 1,
+                                                                  "formatVersion": "1.1.0"}}
+    s3_request(env, "PUT", f"{prefix}/backups/{name}/{name}.tar.gz", velero_archive(entries))
+    s3_request(env, "PUT", f"{prefix}/backups/{name}/{name}-resource-list.json.gz",
+               gzip.compress(json.dumps(item_list).encode()))
+    s3_request(env, "PUT", f"{prefix}/backups/{name}/velero-backup.json", json.dumps(metadata).encode())
+
+
+def test_velero_written_backups_restore_item_by_item_and_hostile_ones_are_refused(world):
+    k, c, app = world["kubectl"], world["cluster"], world["app"]
+    prefix = f"{world['prefix']}-velero"
+    src = f"legacy-{app['id']}"
+
+    def cm(name):
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": src},
+                "data": {"from": "velero"}}
+
+    crb = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+           "metadata": {"name": f"evil-{app['id']}"},
+           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+           "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": src}]}
+    good = [("metadata/version", b"1.1.0", "file"),
+            (f"resources/configmaps/namespaces/{src}/cm1.json", cm("cm1"), "file"),
+            (f"resources/configmaps/v1-preferredversion/namespaces/{src}/cm1.json", cm("cm1"), "file"),
+            (f"resources/configmaps/namespaces/{src}/smuggled.json", cm("smuggled"), "file"),
+            (f"resources/clusterrolebindings.rbac.authorization.k8s.io/cluster/{crb['metadata']['name']}.json", crb, "file")]
+    item_list = {"v1/ConfigMap": [f"{src}/cm1"],
+                 "rbac.authorization.k8s.io/v1/ClusterRoleBinding": [crb["metadata"]["name"]]}
+    put_velero_backup(world, prefix, "vb-good", good, item_list)
+    hostile = {
+        "vb-traversal": [("metadata/version", b"1.1.0", "file"), ("resources/configmaps/namespaces/../../../etc/x.json", cm("x"), "file")],
+        "vb-symlink": [("metadata/version", b"1.1.0", "file"), (f"resources/configmaps/namespaces/{src}/link.json", "/etc/passwd", "symlink")],
+        "vb-newer": [("metadata/version", b"2.0.0", "file"), (f"resources/configmaps/namespaces/{src}/cm1.json", cm("cm1"), "file")],
+        "vb-invalid-json": [("metadata/version", b"1.1.0", "file"), (f"resources/configmaps/namespaces/{src}/cm1.json", b"{not json", "file")],
+        "vb-mismatch": [("metadata/version", b"1.1.0", "file"), (f"resources/secrets/namespaces/{src}/cm1.json", cm("cm1"), "file")],
+    }
+    for name, entries in hostile.items():
+        put_velero_backup(world, prefix, name, entries, item_list)
+    url = minio_url(world["env"], prefix)
+    c.run("backup-location", "create", "legacy", "--url", url, "--credentials-file", world["work"] / "credentials",
+          "--password-file", world["work"] / "password", "--archive-format", "Plain", "--validation-frequency", "2s")
+    names = ["vb-good", *hostile]
+    k.wait_until("the Velero backups to be synced", lambda: all(
+        k.get("backups.stowage.io", "-n", c.namespace, n, check=False) for n in names), timeout=60)
+    assert c.json("backup", "get", "vb-good")["status"]["phase"] == "Completed"
+
+    target = f"restored-{app['id']}"
+    mapping = f"{src}:{target}"
+    # Without consent to an unverified (Velero) backup: refused.
+    result = c.run("restore", "create", "r-velero-refused", "--from-backup", "vb-good", "--namespace-mappings", mapping,
+                   "--wait", check=False)
+    assert result.returncode == 1
+    assert "--from-velero-backup" in c.json("restore", "get", "r-velero-refused")["status"]["failureReason"]
+    # With it: the listed item comes back; the smuggled one and the unasked-for RBAC do not.
+    result = c.run("restore", "create", "r-velero", "--from-backup", "vb-good", "--from-velero-backup",
+                   "--namespace-mappings", mapping, "--wait", check=False)
+    assert result.returncode == 3, result.stderr  # PartiallyFailed: the smuggled entry was refused
+    assert k.get("configmap", "-n", target, "cm1")["data"] == {"from": "velero"}
+    assert k.get("configmap", "-n", target, "smuggled", check=False) is None
+    assert k.get("clusterrolebinding", crb["metadata"]["name"], check=False) is None
+    logs = c.run("restore", "logs", "r-velero").stdout
+    assert "smuggled.json is not in the backup's item list" in logs, logs
+    assert "grants access" in logs, logs
+
+    expectations = {"vb-traversal": "..", "vb-symlink": "link", "vb-newer": "2.0.0", "vb-invalid-json": "cm1.json",
+                    "vb-mismatch": "cm1.json"}
+    for name, needle in expectations.items():
+        other = f"{target}-{name[3:]}"
+        result = c.run("restore", "create", f"r-{name}", "--from-backup", name, "--from-velero-backup",
+                       "--namespace-mappings", f"{src}:{other}", "--wait", check=False)
+        status = c.json("restore", "get", f"r-{name}")["status"]
+        assert result.returncode in (1, 3), (name, result.stderr)
+        assert k.get("namespace", other, check=False) is None, f"{name}: the refused restore created {other}"
+        reason = status.get("failureReason", "") + c.run("restore", "logs", f"r-{name}", check=False).stdout
+        assert needle in reason, (name, status)
+    k.run("delete", "namespace", target, "--wait=false")
