@@ -9,6 +9,7 @@
 #include "archive/gzip.h"
 #include "control/item_spool.h"
 #include "control/resources.h"
+#include "control/restore_hooks.h"
 #include "control/restore_transform.h"
 #include "control/selection.h"
 #include "kube/dynamic_client.h"
@@ -258,6 +259,8 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   int restored = 0;
   bool refreshed_after_crds = false;
   std::set<std::string> namespaces_ready;
+  const Json spec_hooks = spec.value("hooks", Json::object());
+  std::vector<PendingExecHook> post_hooks;
   for (const SpooledItem* item : chosen) {
     const std::string ns = item->path.namespace_name.empty() ? "" : mappings.namespace_of(item->path.namespace_name);
     auto loaded = spool.load(*item);
@@ -268,6 +271,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
       continue;
     }
     Json object = prepare_for_restore(std::move(modified).value(), item->path.resource, mappings, restored_pvs);
+    add_restore_init_hooks(object, item->path.resource, spec_hooks, log_);
     // Owner references: to the restored owner, or dropped (a dangling one gets the object collected).
     if (object["metadata"].contains("ownerReferences")) {
       Json kept = Json::array();
@@ -326,6 +330,8 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
       new_uid[item->uid] = created.value()["metadata"].value("uid", std::string());
       if (item->path.resource == "persistentvolumes") restored_pvs.push_back(item->path.name);
       if (item->path.resource == "namespaces") namespaces_ready.insert(object["metadata"].value("name", std::string()));
+      auto hooks = restore_exec_hooks(object, item->path.resource, spec_hooks, log_);
+      post_hooks.insert(post_hooks.end(), hooks.begin(), hooks.end());
       log_.info("restored " + what, ns);
       continue;
     }
@@ -353,6 +359,9 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
     log_.warning(what + " exists already and was not changed (existingResourcePolicy " + policy + ")", ns);
   }
 
+  HookOutcome hook_outcome;
+  run_restore_exec_hooks(client_, post_hooks, log_, hook_outcome);
+  status["hookStatus"] = {{"hooksAttempted", hook_outcome.attempted}, {"hooksFailed", hook_outcome.failed}};
   status["progress"] = {{"totalItems", chosen.size()}, {"itemsRestored", restored}};
   status["phase"] = log_.errors() > 0 ? "PartiallyFailed" : "Completed";
   log_.info("restore " + status["phase"].get<std::string>() + ": " + std::to_string(restored) + " of " +

@@ -90,6 +90,13 @@ class StowageCluster:
                 self.server.wait()
         self.server = None
 
+    def metrics_address(self):
+        """HOST:PORT the server's /metrics endpoint listens on (read from its log)."""
+        import re
+        found = re.findall(r'endpoint listening"? address=(\S+)', self.server_log.read_text(errors="replace"))
+        assert found, "the server never logged its metrics address:\n" + self.server_tail()
+        return found[-1]
+
     def server_tail(self, lines=40):
         try:
             return "\n".join(self.server_log.read_text(errors="replace").splitlines()[-lines:])
@@ -173,6 +180,12 @@ spec:
       annotations:
         pre.hook.backup.stowage.io/command: '["/bin/sh", "-c", "echo frozen >> {hookfile}"]'
         post.hook.backup.stowage.io/command: '["/bin/sh", "-c", "echo thawed >> {hookfile}"]'
+        init.hook.restore.stowage.io/container-image: busybox
+        init.hook.restore.stowage.io/container-name: restore-wait
+        init.hook.restore.stowage.io/command: '["/bin/sh", "-c", "true"]'
+        post.hook.restore.stowage.io/command: '["/bin/sh", "-c", "echo restored >> {hookfile}"]'
+        post.hook.restore.stowage.io/on-error: Continue
+        post.hook.restore.stowage.io/wait-timeout: 30s
     spec:
       serviceAccountName: shop
       containers:

@@ -140,8 +140,19 @@ def test_backup_then_restore_after_namespace_deletion(world):
     described = c.run("backup", "describe", "b1", "--details").stdout
     for expected in ["Phase:        Completed", f"{app['ns']}/shop-config", f"caches.{app['crd_group']}", app["pv"]]:
         assert expected in described, described
+    assert "Events:" in described and "InProgress" in described and "Completed" in described, described
     logs = c.run("backup", "logs", "b1").stdout
     assert "backup=b1" in logs and "archived" in logs, logs
+
+    # Metrics and health on the server's endpoint.
+    import urllib.request
+    base = f"http://{c.metrics_address()}"
+    metrics = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+    assert 'stowage_backups_total{phase="Completed"} 1' in metrics, metrics
+    assert 'stowage_backup_location_available{location="default"} 1' in metrics, metrics
+    assert "stowage_backup_duration_seconds_count 1" in metrics, metrics
+    assert urllib.request.urlopen(base + "/healthz", timeout=10).status == 200
+    assert urllib.request.urlopen(base + "/readyz", timeout=10).status == 200
 
     # The plain Velero tarball on request.
     download = world["work"] / "b1.tar.gz"
@@ -159,9 +170,15 @@ def test_backup_then_restore_after_namespace_deletion(world):
     assert result.returncode == 0, result.stderr + c.run("restore", "logs", "r1", check=False).stdout
     restore = c.json("restore", "get", "r1")
     assert restore["status"]["phase"] == "Completed", restore["status"]
+    # The restore init hook: an init container in the restored pod template.
+    deployment = k.get("deployment", "-n", app["ns"], "shop")
+    init = deployment["spec"]["template"]["spec"]["initContainers"]
+    assert [c["name"] for c in init] == ["restore-wait"] and init[0]["image"] == "busybox", init
     for kind, original in originals.items():
         name = original["metadata"]["name"]
         restored = comparable(k.get(kind, "-n", app["ns"], name))
+        if kind == "deployment":
+            del restored["spec"]["template"]["spec"]["initContainers"]
         assert restored == original, f"{kind} {name} differs:\n{json.dumps(original, indent=1)}\n{json.dumps(restored, indent=1)}"
     # The controller recreates the pod; the PVC binds to the restored PV again.
     k.wait_until("the restored PVC to bind", lambda: k.get("pvc", "-n", app["ns"], "shop-data")["status"].get("phase") == "Bound")
@@ -169,6 +186,9 @@ def test_backup_then_restore_after_namespace_deletion(world):
         p["status"].get("phase") == "Running" for p in k.get("pods", "-n", app["ns"], "-l", "app=shop")["items"]))
     logs = c.run("restore", "logs", "r1").stdout
     assert "is recreated by its ReplicaSet" in logs or "is recreated by its Deployment" in logs, logs
+    # The post-restore exec hook ran in the recreated pod once it was Running.
+    assert restore["status"]["hookStatus"] == {"hooksAttempted": 1, "hooksFailed": 0}, restore["status"]
+    assert open(app["hookfile"]).read().split() == ["frozen", "thawed", "restored"]
 
 
 def test_restore_into_another_namespace_with_mappings(world):
