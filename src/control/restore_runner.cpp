@@ -44,6 +44,19 @@ bool recreated_by_owner(const std::string& owner_kind) {
   return kControllers.count(owner_kind) > 0;
 }
 
+// Whether an existing object already holds what the restore would create
+// (the cluster makes some in every namespace: kube-root-ca.crt, default).
+bool same_content(Json existing, Json wanted) {
+  for (Json* o : {&existing, &wanted}) {
+    Json metadata = (*o)["metadata"];
+    (*o)["metadata"] = {{"labels", metadata.value("labels", Json::object())},
+                        {"annotations", metadata.value("annotations", Json::object())}};
+    (*o)["metadata"]["annotations"].erase("kubectl.kubernetes.io/last-applied-configuration");
+    o->erase("status");
+  }
+  return existing == wanted;
+}
+
 Json fail_status(Json status, OperationLog& log, const std::string& phase, const std::string& reason) {
   log.error(reason);
   status["phase"] = phase;
@@ -354,6 +367,10 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
       } else {
         log_.warning("could not update the existing " + what + ": " + updated.error().to_string(), ns);
       }
+      continue;
+    }
+    if (existing.ok() && same_content(existing.value(), object)) {
+      log_.info(what + " exists already with the same content", ns);
       continue;
     }
     log_.warning(what + " exists already and was not changed (existingResourcePolicy " + policy + ")", ns);
