@@ -124,13 +124,7 @@ Json BackupRunner::run(const Json& backup) {
   status["version"] = 1;
   if (!status.contains("startTimestamp")) status["startTimestamp"] = format_time_utc(now_unix());
   auto fail = [&](const std::string& phase, const std::string& reason) {
-    log_.error(reason);
-    status["phase"] = phase;
-    status["failureReason"] = reason;
-    status["completionTimestamp"] = format_time_utc(now_unix());
-    status["errors"] = log_.errors();
-    status["warnings"] = log_.warnings();
-    return status;
+    return failed_status(status, log_, phase, reason);
   };
 
   std::vector<std::string> problems;

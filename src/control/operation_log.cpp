@@ -1,5 +1,7 @@
 #include "control/operation_log.h"
 
+#include "util/clock.h"
+
 
 namespace stowage::control {
 OperationLog::OperationLog(std::string kind, std::string name, Logger echo)
@@ -65,6 +67,17 @@ nlohmann::json OperationLog::results() const {
     else bucket["namespaces"][e.namespace_name].push_back(e.message);
   }
   return out;
+}
+
+nlohmann::json failed_status(nlohmann::json status, OperationLog& log, const std::string& phase,
+                             const std::string& reason) {
+  log.error(reason);
+  status["phase"] = phase;
+  status["failureReason"] = reason;
+  status["completionTimestamp"] = format_time_utc(now_unix());
+  status["errors"] = log.errors();
+  status["warnings"] = log.warnings();
+  return status;
 }
 
 }  // namespace stowage::control

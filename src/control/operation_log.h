@@ -49,4 +49,9 @@ class OperationLog {
   Logger echo_;
 };
 
+// `status` ended in `phase` (Failed, FailedValidation) for `reason`, which is
+// also logged as an error; completion time and the log's counts filled in.
+nlohmann::json failed_status(nlohmann::json status, OperationLog& log, const std::string& phase,
+                             const std::string& reason);
+
 }  // namespace stowage::control

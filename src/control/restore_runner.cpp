@@ -57,15 +57,6 @@ bool same_content(Json existing, Json wanted) {
   return existing == wanted;
 }
 
-Json fail_status(Json status, OperationLog& log, const std::string& phase, const std::string& reason) {
-  log.error(reason);
-  status["phase"] = phase;
-  status["failureReason"] = reason;
-  status["completionTimestamp"] = format_time_utc(now_unix());
-  status["errors"] = log.errors();
-  status["warnings"] = log.warnings();
-  return status;
-}
 
 }  // namespace
 
@@ -92,23 +83,23 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   std::string policy = spec.value("existingResourcePolicy", std::string("none"));
   if (policy != "none" && policy != "update") problems.push_back("spec.existingResourcePolicy must be none or update");
   auto types = discovery_.preferred_resources();
-  if (!types.ok()) return fail_status(status, log_, "Failed", "discovery failed: " + types.error().to_string());
+  if (!types.ok()) return failed_status(status, log_, "Failed", "discovery failed: " + types.error().to_string());
   Selection selection = selection_result.ok() ? selection_result.value() : Selection{};
   ResourceMatcher matcher(selection.resources, types.value(), problems);
   if (!problems.empty()) {
     status["validationErrors"] = problems;
     std::string all;
     for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
-    return fail_status(status, log_, "FailedValidation", "the restore spec is invalid: " + all);
+    return failed_status(status, log_, "FailedValidation", "the restore spec is invalid: " + all);
   }
 
   // The backup: metadata, item list, archive — all checked before anything is created.
   bool allow_unverified = restore["metadata"].value("annotations", Json::object()).value(kAllowUnverifiedAnnotation, "") == "true";
   auto stored = location_.read_backup(backup_name, allow_unverified);
-  if (!stored.ok()) return fail_status(status, log_, "Failed", "backup " + backup_name + ": " + stored.error().to_string());
+  if (!stored.ok()) return failed_status(status, log_, "Failed", "backup " + backup_name + ": " + stored.error().to_string());
   std::string backup_phase = stored.value().backup.value("status", Json::object()).value("phase", std::string());
   if (backup_phase != "Completed" && backup_phase != "PartiallyFailed")
-    return fail_status(status, log_, "Failed",
+    return failed_status(status, log_, "Failed",
                        "backup " + backup_name + " is " + (backup_phase.empty() ? "incomplete" : backup_phase) +
                            "; only Completed or PartiallyFailed backups can be restored");
   if (!stored.value().manifest)
@@ -120,11 +111,11 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
     auto reader = location_.open_backup_object(stored.value(), BackupObject::kResourceList, kMaxItemListBytes);
     auto gz = reader.ok() ? backupstore::read_remaining(*reader.value()) : Result<Bytes>(reader.error());
     if (!gz.ok())
-      return fail_status(status, log_, "Failed", "the item list of backup " + backup_name + ": " + gz.error().to_string());
+      return failed_status(status, log_, "Failed", "the item list of backup " + backup_name + ": " + gz.error().to_string());
     auto text = archive::gzip_decompress(gz.value(), kMaxItemListBytes, reader.value()->key());
     Json list = text.ok() ? Json::parse(text.value().begin(), text.value().end(), nullptr, false) : Json();
     if (!text.ok() || list.is_discarded() || !list.is_object())
-      return fail_status(status, log_, "Failed", "the item list of backup " + backup_name + " cannot be read" +
+      return failed_status(status, log_, "Failed", "the item list of backup " + backup_name + " cannot be read" +
                                                      (text.ok() ? std::string() : ": " + text.error().to_string()));
     for (const auto& [gvk, names] : list.items())
       if (names.is_array())
@@ -133,17 +124,17 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   }
 
   auto spool_result = ItemSpool::create();
-  if (!spool_result.ok()) return fail_status(status, log_, "Failed", spool_result.error().to_string());
+  if (!spool_result.ok()) return failed_status(status, log_, "Failed", spool_result.error().to_string());
   ItemSpool& spool = *spool_result.value();
   {
     auto contents = location_.open_backup_object(stored.value(), BackupObject::kContents);
     if (!contents.ok())
-      return fail_status(status, log_, "Failed", "the archive of backup " + backup_name + ": " + contents.error().to_string());
+      return failed_status(status, log_, "Failed", "the archive of backup " + backup_name + ": " + contents.error().to_string());
     backupstore::ObjectReader& object_reader = *contents.value();
     auto reader = archive::ArchiveReader::open(
         [&](archive::MutableByteView out) { return object_reader.read(out); });
     if (!reader.ok())
-      return fail_status(status, log_, "Failed",
+      return failed_status(status, log_, "Failed",
                          "the archive of backup " + backup_name + " was refused, nothing was restored: " +
                              reader.error().to_string());
     std::set<std::tuple<std::string, std::string, std::string>> seen;
@@ -152,7 +143,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
     for (;;) {
       auto entry = reader.value().next();
       if (!entry.ok())
-        return fail_status(status, log_, "Failed",
+        return failed_status(status, log_, "Failed",
                            "the archive of backup " + backup_name + " was refused, nothing was restored: " +
                                entry.error().to_string());
       if (!entry.value()) break;
@@ -189,7 +180,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
       }
       if (!seen.insert({path.resource, path.namespace_name, path.name}).second) continue;
       Status added = spool.add(path, e.object);
-      if (!added.ok()) return fail_status(status, log_, "Failed", added.error().to_string());
+      if (!added.ok()) return failed_status(status, log_, "Failed", added.error().to_string());
     }
     log_.info("backup " + backup_name + ": archive checked, " + std::to_string(spool.items().size()) +
               " items (format " + reader.value().format_version() + ")" +
@@ -215,7 +206,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   for (const auto& item : spool.items()) {
     if (item.path.namespace_name.empty()) continue;
     auto object = spool.load(item);
-    if (!object.ok()) return fail_status(status, log_, "Failed", object.error().to_string());
+    if (!object.ok()) return failed_status(status, log_, "Failed", object.error().to_string());
     if (!namespaced_selected(item, object.value())) continue;
     // Left to the controller that owns it (it comes back with its owner).
     bool skip = false;
@@ -277,7 +268,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   for (const SpooledItem* item : chosen) {
     const std::string ns = item->path.namespace_name.empty() ? "" : mappings.namespace_of(item->path.namespace_name);
     auto loaded = spool.load(*item);
-    if (!loaded.ok()) return fail_status(status, log_, "Failed", loaded.error().to_string());
+    if (!loaded.ok()) return failed_status(status, log_, "Failed", loaded.error().to_string());
     auto modified = apply_modifiers(modifiers, item->path.resource, std::move(loaded).value());
     if (!modified.ok()) {
       log_.error(modified.error().to_string(), ns);
