@@ -338,7 +338,7 @@ void add_backup_commands(CLI::App& app, KubeFlags& flags, int& code) {
   {
     struct RestoreFlags {
       std::string name, from_backup, from_schedule, namespace_mappings, storage_class_mappings, node_name_mappings;
-      std::string existing_policy = "none", modifiers_file;
+      std::string existing_policy = "none", modifiers_file, service_account;
       bool from_velero = false, wait = false, preserve_node_ports = false;
       std::string restore_pvs;
     };
@@ -360,6 +360,9 @@ void add_backup_commands(CLI::App& app, KubeFlags& flags, int& code) {
     create->add_option("--restore-volumes", f->restore_pvs, "restore PersistentVolumes: true or false (default true)")
         ->check(CLI::IsMember({"true", "false"}));
     create->add_flag("--preserve-nodeports", f->preserve_node_ports, "keep the node ports of services");
+    create->add_option("--service-account", f->service_account,
+                       "create the objects as this ServiceAccount of the stowage namespace (impersonated), so the "
+                       "restore can do only what it may");
     create->add_flag("-w,--wait", f->wait, "wait until the restore finishes; exit 0 Completed, 3 PartiallyFailed, 1 failed");
     create->callback([&flags, &code, f, sel] {
       auto fail = [&](const Error& e) { code = report(e); };
@@ -384,6 +387,7 @@ void add_backup_commands(CLI::App& app, KubeFlags& flags, int& code) {
       spec["existingResourcePolicy"] = f->existing_policy;
       if (!f->restore_pvs.empty()) spec["restorePVs"] = f->restore_pvs == "true";
       if (f->preserve_node_ports) spec["preserveNodePorts"] = true;
+      if (!f->service_account.empty()) spec["serviceAccountName"] = f->service_account;
       if (!f->modifiers_file.empty()) {
         std::ifstream in(f->modifiers_file);
         std::stringstream text;

@@ -112,8 +112,29 @@ void RestoreController::run(const std::string& name, const std::string& backup_n
     status = {{"phase", "Failed"}, {"failureReason", location.error().to_string()},
               {"completionTimestamp", format_time_utc(now_unix())}};
   } else {
-    RestoreRunner runner(context_.client, context_.discovery, *location.value(), operation);
-    status = runner.run(restore.value(), backup_name);
+    // With spec.serviceAccountName the objects are created as that account,
+    // so a restore can do only what it may (docs/security.md).
+    std::unique_ptr<kube::ApiClient> impersonating;
+    std::string account = restore.value()["spec"].value("serviceAccountName", std::string());
+    if (!account.empty()) {
+      kube::ClusterConfig config = context_.client.config();
+      config.impersonate_user = "system:serviceaccount:" + context_.namespace_name + ":" + account;
+      config.impersonate_groups = {"system:serviceaccounts", "system:serviceaccounts:" + context_.namespace_name,
+                                   "system:authenticated"};
+      auto client = kube::ApiClient::create(config, context_.client.options());
+      if (!client.ok()) {
+        status = failed_status(status, operation, "Failed", "cannot act as " + config.impersonate_user + ": " +
+                                                                client.error().to_string());
+      } else {
+        impersonating = std::move(client).value();
+        operation.info("objects are created as " + config.impersonate_user);
+      }
+    }
+    if (account.empty() || impersonating) {
+      RestoreRunner runner(impersonating ? *impersonating : context_.client, context_.discovery, *location.value(),
+                           operation);
+      status = runner.run(restore.value(), backup_name);
+    }
     if (!location.value()->settings().read_only) {
       auto store_gz = [&](backupstore::RestoreObject object, const std::string& text) -> Status {
         auto gz = TRY(archive::gzip_compress(as_bytes(text)));

@@ -83,6 +83,7 @@ ApiClient::~ApiClient() = default;
 
 std::string ApiClient::identity() const {
   std::string who = config_.user.empty() ? "an anonymous user" : "user " + config_.user;
+  if (!config_.impersonate_user.empty()) who = config_.impersonate_user + " (impersonated by " + who + ")";
   return who + " (" + config_.source + ")";
 }
 
@@ -128,6 +129,10 @@ Result<std::vector<std::string>> ApiClient::auth_headers() {
   } else if (!config_.username.empty()) {
     std::string pair = config_.username + ":" + config_.password;
     headers.push_back("Authorization: Basic " + base64_encode(as_bytes(pair)));
+  }
+  if (!config_.impersonate_user.empty()) {
+    headers.push_back("Impersonate-User: " + config_.impersonate_user);
+    for (const auto& group : config_.impersonate_groups) headers.push_back("Impersonate-Group: " + group);
   }
   return headers;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "util/result.h"
 
@@ -25,6 +26,11 @@ struct ClusterConfig {
   std::string context;                // the context used; empty in-cluster
   std::string user;                   // the kubeconfig user entry (or service account), for messages
   std::string source;                 // "kubeconfig /root/.kube/config, context kind" / "in-cluster service account"
+  // Requests run as this user (Impersonate-User / Impersonate-Group headers):
+  // the API server authorizes them as that identity, after checking that the
+  // real one may impersonate it.
+  std::string impersonate_user;
+  std::vector<std::string> impersonate_groups;
 };
 
 // The files of a pod's service account.

@@ -235,6 +235,25 @@ def test_tampered_archive_is_refused_before_anything_is_created(world):
     k.run("delete", "namespace", target, "--wait=false")
 
 
+def test_restore_as_a_service_account_can_do_only_what_it_may(world):
+    k, c, app = world["kubectl"], world["cluster"], world["app"]
+    target = f"imp-{app['id']}"
+    k.run("create", "namespace", target)
+    k.run("create", "serviceaccount", "-n", c.namespace, "restorer")
+    k.run("create", "role", "-n", target, "configmaps-only", "--verb=create,get", "--resource=configmaps")
+    k.run("create", "rolebinding", "-n", target, "restorer", "--role=configmaps-only",
+          f"--serviceaccount={c.namespace}:restorer")
+    result = c.run("restore", "create", "r-impersonated", "--from-backup", "b1", "--include-resources",
+                   "configmaps,secrets", "--namespace-mappings", f"{app['ns']}:{target}", "--service-account",
+                   "restorer", "--wait", check=False)
+    assert result.returncode == 3, result.stderr
+    assert k.get("configmap", "-n", target, "shop-config")["data"]["mode"] == "production"
+    assert k.get("secret", "-n", target, "shop-db", check=False) is None, "the restore did more than its account may"
+    logs = c.run("restore", "logs", "r-impersonated").stdout
+    assert f"system:serviceaccount:{c.namespace}:restorer" in logs and "Forbidden" in logs, logs
+    k.run("delete", "namespace", target, "--wait=false")
+
+
 def test_cluster_scoped_rbac_needs_explicit_consent(world):
     k, c, app = world["kubectl"], world["cluster"], world["app"]
     name = f"shop-admin-{app['id']}"

@@ -51,6 +51,31 @@ TEST(KubeApply, SendsAnApplyPatchWithManagerAndForce) {
   EXPECT_EQ(body["metadata"]["namespace"], "stowage");
 }
 
+TEST(KubeImpersonation, EveryRequestCarriesTheImpersonatedIdentity) {
+  ScriptedServer server({answer(200, "OK", R"({"kind":"ServiceAccount","metadata":{"name":"agent"}})")});
+  ClusterConfig config;
+  config.server = server.url();
+  config.token = "t";
+  config.user = "tester";
+  config.source = "test";
+  config.impersonate_user = "system:serviceaccount:stowage:restorer";
+  config.impersonate_groups = {"system:serviceaccounts", "system:authenticated"};
+  ClientOptions options;
+  options.max_attempts = 1;
+  auto client = std::move(ApiClient::create(config, options)).value();
+  EXPECT_NE(client->identity().find("system:serviceaccount:stowage:restorer (impersonated by user tester"),
+            std::string::npos) << client->identity();
+  DynamicClient objects(*client);
+  ASSERT_TRUE(objects.get(kServiceAccounts, "stowage", "agent").ok());
+  std::vector<ScriptedRequest> requests = server.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  const std::string& head = requests[0].head;
+  EXPECT_NE(head.find("Authorization: Bearer t"), std::string::npos) << head;
+  EXPECT_NE(head.find("Impersonate-User: system:serviceaccount:stowage:restorer"), std::string::npos) << head;
+  EXPECT_NE(head.find("Impersonate-Group: system:serviceaccounts\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("Impersonate-Group: system:authenticated"), std::string::npos) << head;
+}
+
 TEST(KubeApply, DryRunAndNoForce) {
   ScriptedServer server({answer(200, "OK", R"({"kind":"ServiceAccount","metadata":{"name":"agent"}})")});
   auto client = client_for(server.url());
