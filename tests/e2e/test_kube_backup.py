@@ -191,6 +191,28 @@ def test_backup_then_restore_after_namespace_deletion(world):
     assert open(app["hookfile"]).read().split() == ["frozen", "thawed", "restored"]
 
 
+def test_secrets_never_reach_logs_events_or_status(world):
+    """The Secret's value and the repository password appear nowhere an operator
+    or a bucket reader can see: stored logs, results, events, statuses, the server log."""
+    k, c, app = world["kubectl"], world["cluster"], world["app"]
+    secrets = [f"s3cr3t-{app['id']}".encode(), b"location-password", world["env"]["AWS_SECRET_ACCESS_KEY"].encode()]
+    seen = {
+        "backup logs": c.run("backup", "logs", "b1").stdout.encode(),
+        "restore logs": c.run("restore", "logs", "r1").stdout.encode(),
+        "restore results": c.run("restore", "logs", "r1", "--results").stdout.encode(),
+        "backup status": c.run("backup", "get", "b1", output="json").stdout.encode(),
+        "restore status": c.run("restore", "get", "r1", output="json").stdout.encode(),
+        "location status": c.run("backup-location", "get", output="json").stdout.encode(),
+        "events": k.run("get", "events", "-n", c.namespace, "-o", "json").stdout.encode(),
+        "describe": c.run("backup", "describe", "b1", "--details").stdout.encode(),
+        "server log": c.server_log.read_bytes(),
+    }
+    for where, text in seen.items():
+        assert text, f"{where} is empty: the check would prove nothing"
+        for secret in secrets:
+            assert secret not in text, f"{where} contains a secret value"
+
+
 def test_restore_into_another_namespace_with_mappings(world):
     k, c, app = world["kubectl"], world["cluster"], world["app"]
     target = f"{app['ns']}-copy"
