@@ -12,6 +12,8 @@
 #include "control/location_access.h"
 #include "control/resources.h"
 #include "control/server.h"
+#include "agent/agent.h"
+#include "agent/restore_wait.h"
 #include "kube/dynamic_client.h"
 #include "util/bytes.h"
 
@@ -52,6 +54,13 @@ Status put_secret(ClusterSession& session, const std::string& name, const std::s
   secret["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"];
   TRY(dynamic.update(resources::secret(), session.namespace_name, secret));
   return ok_status();
+}
+
+Result<Logger> make_logger(const std::string& format, const std::string& level_name) {
+  LoggerOptions log_options;
+  log_options.format = format == "json" ? LogFormat::kJson : LogFormat::kLogfmt;
+  log_options.level = TRY(parse_log_level(level_name));
+  return Logger(log_options);
 }
 
 std::stop_source* g_server_stop = nullptr;
@@ -116,17 +125,19 @@ void add_admin_commands(CLI::App& app, KubeFlags& flags, int& code) {
     cmd->add_option("--location-check-seconds", f->location_check_seconds,
                     "default validationFrequency of backup storage locations (default 60)");
     cmd->add_option("--kdf-n", f->options.kdf_n, "scrypt cost of repositories the server creates (default 32768)");
+    cmd->add_option("--default-volumes-to-fs-backup", f->options.default_volumes_to_fs_backup,
+                    "back up every pod volume unless excluded, for Backups that do not say (default true; false: "
+                    "only volumes named in the pod annotation backup.stowage.io/volumes)");
+    cmd->add_option("--helper-image", f->options.helper_image,
+                    "image of the restore-wait init container added to restored pods (default stowage:0.1.0)");
     cmd->add_option("--log-format", f->log_format, "logfmt or json")->check(CLI::IsMember({"logfmt", "json"}));
     cmd->add_option("--log-level", f->log_level, "debug, info, warning or error");
     cmd->callback([&flags, &code, f] {
       auto session = connect(flags);
       if (!session.ok()) { code = report(session.error()); return; }
-      LoggerOptions log_options;
-      log_options.format = f->log_format == "json" ? LogFormat::kJson : LogFormat::kLogfmt;
-      auto level = parse_log_level(f->log_level);
-      if (!level.ok()) { code = report(level.error()); return; }
-      log_options.level = level.value();
-      Logger log(log_options);
+      auto logger = make_logger(f->log_format, f->log_level);
+      if (!logger.ok()) { code = report(logger.error()); return; }
+      const Logger& log = logger.value();
       f->options.namespace_name = session.value().namespace_name;
       f->options.resync = std::chrono::seconds(std::max<int64_t>(1, f->resync_seconds));
       f->options.location_check = std::chrono::seconds(std::max<int64_t>(1, f->location_check_seconds));
@@ -137,6 +148,70 @@ void add_admin_commands(CLI::App& app, KubeFlags& flags, int& code) {
       Status ran = control::run_server(*session.value().client, f->options, log, stop.get_token());
       g_server_stop = nullptr;
       code = ran.ok() ? kExitOk : report(ran.error());
+    });
+  }
+
+  {
+    struct AgentFlags {
+      agent::AgentOptions options;
+      int64_t resync_seconds = 30;
+      std::string log_format = "logfmt";
+      std::string log_level = "info";
+    };
+    auto f = std::make_shared<AgentFlags>();
+    auto* cmd = app.add_subcommand("agent", "run the node agent: the volume work items of one node (what the DaemonSet runs)");
+    cmd->add_option("--node-name", f->options.node_name, "this node's name (the DaemonSet passes spec.nodeName)")
+        ->envname("NODE_NAME")
+        ->required();
+    cmd->add_option("--kubelet-root", f->options.kubelet_root, "the kubelet's root directory (default /var/lib/kubelet)");
+    cmd->add_option("--concurrency", f->options.concurrency, "work items at once (default 1)")
+        ->check(CLI::Range(1, 64));
+    cmd->add_option("--data-workers", f->options.data_workers, "threads per work item in the data path (default 2)")
+        ->check(CLI::Range(1, 64));
+    cmd->add_option("--metrics-address", f->options.metrics_address, "HOST:PORT of /metrics, /healthz, /readyz (default off)");
+    cmd->add_option("--resync-seconds", f->resync_seconds, "look at every work item at least this often (default 30)");
+    cmd->add_option("--max-attempts", f->options.max_attempts,
+                    "starts of one work item across agent restarts before it fails (default 3)")
+        ->check(CLI::Range(1, 100));
+    cmd->add_option("--kdf-n", f->options.kdf_n, "scrypt cost of repositories the agent creates (default 32768)");
+    cmd->add_option("--log-format", f->log_format, "logfmt or json")->check(CLI::IsMember({"logfmt", "json"}));
+    cmd->add_option("--log-level", f->log_level, "debug, info, warning or error");
+    cmd->callback([&flags, &code, f] {
+      auto session = connect(flags);
+      if (!session.ok()) { code = report(session.error()); return; }
+      auto logger = make_logger(f->log_format, f->log_level);
+      if (!logger.ok()) { code = report(logger.error()); return; }
+      f->options.namespace_name = session.value().namespace_name;
+      f->options.resync = std::chrono::seconds(std::max<int64_t>(1, f->resync_seconds));
+      std::stop_source stop;
+      g_server_stop = &stop;
+      std::signal(SIGTERM, on_stop_signal);
+      std::signal(SIGINT, on_stop_signal);
+      Status ran = agent::run_agent(*session.value().client, f->options,
+                                    logger.value().with("node", f->options.node_name), stop.get_token());
+      g_server_stop = nullptr;
+      code = ran.ok() ? kExitOk : report(ran.error());
+    });
+  }
+  {
+    struct WaitFlags {
+      std::string dir = "/stowage-restore";
+      std::vector<std::string> volumes;
+      int64_t timeout_seconds = 0;
+    };
+    auto f = std::make_shared<WaitFlags>();
+    auto* cmd = app.add_subcommand("restore-wait",
+                                   "wait until the node agent has restored the named volumes (the init container "
+                                   "stowage adds to restored pods)");
+    cmd->add_option("--dir", f->dir, "the signal directory the agent writes into (default /stowage-restore)");
+    cmd->add_option("--timeout-seconds", f->timeout_seconds, "give up after this long (default: never)");
+    cmd->add_option("volumes", f->volumes, "the pod's volumes to wait for")->required();
+    cmd->callback([&code, f] {
+      agent::RestoreWaitOptions options;
+      options.timeout = std::chrono::seconds(f->timeout_seconds);
+      options.say = [](const std::string& line) { fprintf(stderr, "%s\n", line.c_str()); };
+      Status waited = agent::wait_for_restore(f->dir, f->volumes, options);
+      code = waited.ok() ? kExitOk : report(waited.error());
     });
   }
 

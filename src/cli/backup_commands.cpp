@@ -28,6 +28,8 @@ struct SelectionFlags {
   std::string selector;
   std::string ttl;
   std::string storage_location;
+  std::string default_volumes;  // "", "true", "false"
+  std::string item_operation_timeout;
 };
 
 void add_selection_flags(CLI::App* command, SelectionFlags& f, bool backup) {
@@ -44,6 +46,12 @@ void add_selection_flags(CLI::App* command, SelectionFlags& f, bool backup) {
   if (backup) {
     command->add_option("--ttl", f.ttl, "how long to keep the backup, e.g. 720h0m0s (default 720h)");
     command->add_option("--storage-location", f.storage_location, "BackupStorageLocation (default: the default one)");
+    command->add_option("--default-volumes-to-fs-backup", f.default_volumes,
+                        "true: back up every pod volume's data unless the pod excludes it; false: only volumes the "
+                        "pod annotation backup.stowage.io/volumes names (default: the server's setting)")
+        ->check(CLI::IsMember({"true", "false"}));
+    command->add_option("--item-operation-timeout", f.item_operation_timeout,
+                        "how long one pod's volume data may take, e.g. 1h (default 4h)");
   }
 }
 
@@ -57,6 +65,8 @@ Result<Json> selection_spec(const SelectionFlags& f) {
   if (!f.selector.empty()) spec["labelSelector"] = TRY(parse_selector(f.selector));
   if (!f.ttl.empty()) spec["ttl"] = f.ttl;
   if (!f.storage_location.empty()) spec["storageLocation"] = f.storage_location;
+  if (!f.default_volumes.empty()) spec["defaultVolumesToFsBackup"] = f.default_volumes == "true";
+  if (!f.item_operation_timeout.empty()) spec["itemOperationTimeout"] = f.item_operation_timeout;
   return spec;
 }
 

@@ -112,7 +112,8 @@ void BackupController::run(const std::string& name) {
                                      : "cannot read the location: " + exists.error().to_string();
     status = {{"phase", "Failed"}, {"failureReason", reason}, {"completionTimestamp", format_time_utc(now_unix())}};
   } else {
-    BackupRunner runner(context_.client, context_.discovery, *location.value(), operation);
+    BackupRunner runner(context_.client, context_.discovery, *location.value(), operation,
+                        context_.default_volumes_to_fs_backup);
     status = runner.run(backup.value());
   }
   std::string phase = status.value("phase", std::string("Failed"));

@@ -8,6 +8,8 @@
 #include "archive/archive_writer.h"
 #include "archive/gzip.h"
 #include "control/hooks.h"
+#include "control/pod_volumes.h"
+#include "control/volume_work.h"
 #include "control/selection.h"
 #include "kube/dynamic_client.h"
 #include "util/clock.h"
@@ -113,8 +115,8 @@ Json strip_for_archive(Json object) {
 }
 
 BackupRunner::BackupRunner(kube::ApiClient& client, kube::Discovery& discovery, backupstore::BackupLocation& location,
-                           OperationLog& log)
-    : client_(client), discovery_(discovery), location_(location), log_(log) {}
+                           OperationLog& log, bool default_all_volumes)
+    : client_(client), discovery_(discovery), location_(location), log_(log), default_all_volumes_(default_all_volumes) {}
 
 Json BackupRunner::run(const Json& backup) {
   const std::string name = backup["metadata"].value("name", std::string());
@@ -137,6 +139,7 @@ Json BackupRunner::run(const Json& backup) {
   const auto& types = types_result.value();
   Selection selection = selection_result.ok() ? selection_result.value() : Selection{};
   ResourceMatcher matcher(selection.resources, types, problems);
+  auto volume_timeout = item_timeout(spec, problems);
   if (!problems.empty()) {
     status["validationErrors"] = problems;
     return fail("FailedValidation", "the backup spec is invalid: " + join(problems, "; "));
@@ -215,23 +218,48 @@ Json BackupRunner::run(const Json& backup) {
       if (selection.namespaces.matches(ns)) collector.get(*ns_type, "", ns, "selected namespace");
   }
 
-  // Hooks around each pod, then the archive.
+  // Each Running pod: its pre hooks, its volumes' data (by the node agents), its post hooks. Then the archive.
   Json spec_hooks = spec.value("hooks", Json::object());
   int hooks_attempted = 0, hooks_failed = 0;
+  bool default_all_volumes = spec.contains("defaultVolumesToFsBackup") && spec["defaultVolumesToFsBackup"].is_boolean()
+                                 ? spec["defaultVolumesToFsBackup"].get<bool>()
+                                 : default_all_volumes_;
+  VolumeWork volume_work(client_, backup["metadata"].value("namespace", std::string()), log_);
+  std::vector<VolumeRecord> volume_records;
+  VolumeOutcome volume_outcome;
   for (auto& [key, item] : collector.items()) {
     if (!(item.type.group.empty() && item.type.resource == "pods")) continue;
-    if (item.object.value("status", Json::object()).value("phase", std::string()) != "Running") continue;
-    for (const char* phase : {"pre", "post"}) {
+    std::string ns = item.namespace_name();
+    std::vector<std::string> skipped, volume_problems;
+    if (item.object.value("status", Json::object()).value("phase", std::string()) != "Running") {
+      if (!volumes_to_back_up(item.object, default_all_volumes, skipped).empty())
+        log_.warning("pod " + ns + "/" + item.name() + " is not Running; its volumes' data is not backed up", ns);
+      continue;
+    }
+    bool pre_failed = false;
+    auto run_hooks = [&](const char* phase) {
       auto hooks = backup_hooks(item.object, spec_hooks, phase);
       if (!hooks.ok()) {
-        log_.error(hooks.error().to_string(), item.namespace_name());
-        break;
+        log_.error(hooks.error().to_string(), ns);
+        return false;
       }
       HookOutcome outcome = run_exec_hooks(client_, item.object, hooks.value(), phase, log_);
       hooks_attempted += outcome.attempted;
       hooks_failed += outcome.failed;
-      if (outcome.must_fail) break;  // no post hooks after a failed pre hook
+      return !outcome.must_fail;
+    };
+    pre_failed = !run_hooks("pre");
+    if (pre_failed) {
+      // No volumes and no post hooks after a failed pre hook.
+      if (!volumes_to_back_up(item.object, default_all_volumes, skipped).empty())
+        log_.error("pod " + ns + "/" + item.name() + ": a pre hook failed; its volumes' data is not backed up", ns);
+      continue;
     }
+    auto volumes = resolve_pod_volumes(client_, item.object, default_all_volumes, skipped, volume_problems);
+    for (const auto& line : skipped) log_.info("pod " + ns + "/" + item.name() + ": " + line, ns);
+    for (const auto& line : volume_problems) log_.error("pod " + ns + "/" + item.name() + ": " + line, ns);
+    volume_work.back_up_pod(backup, item.object, volumes, std::chrono::steady_clock::now() + volume_timeout, volume_records, volume_outcome);
+    run_hooks("post");
   }
 
   Bytes archive_bytes;
@@ -265,6 +293,7 @@ Json BackupRunner::run(const Json& backup) {
 
   status["progress"] = {{"totalItems", backed_up}, {"itemsBackedUp", backed_up}};
   status["hookStatus"] = {{"hooksAttempted", hooks_attempted}, {"hooksFailed", hooks_failed}};
+  status["volumeBackups"] = volume_outcome.to_json();
   int64_t expires = now_unix() + std::chrono::duration_cast<std::chrono::seconds>(ttl.value()).count();
   status["expiration"] = format_time_utc(expires);
 
@@ -285,6 +314,12 @@ Json BackupRunner::run(const Json& backup) {
   if (stored.ok()) {
     auto list_gz = gzip_json(resource_list);
     stored = list_gz.ok() ? store(BackupObject::kResourceList, list_gz.value()) : Status(list_gz.error());
+  }
+  if (stored.ok()) {
+    Json volume_info = Json::array();
+    for (const auto& record : volume_records) volume_info.push_back(record.to_json());
+    auto info_gz = gzip_json(volume_info);
+    stored = info_gz.ok() ? store(BackupObject::kVolumeInfo, info_gz.value()) : Status(info_gz.error());
   }
   if (!stored.ok()) return fail("Failed", "storing the backup failed: " + stored.error().to_string());
 

@@ -28,8 +28,9 @@ nlohmann::json strip_for_archive(nlohmann::json object);
 
 class BackupRunner {
  public:
+  // `default_all_volumes`: spec.defaultVolumesToFsBackup when the Backup leaves it unset.
   BackupRunner(kube::ApiClient& client, kube::Discovery& discovery, backupstore::BackupLocation& location,
-               OperationLog& log);
+               OperationLog& log, bool default_all_volumes = true);
 
   // `backup` is the Backup object (metadata and spec; status as it stands).
   // Returns its final status (phase Completed, PartiallyFailed or Failed).
@@ -41,6 +42,7 @@ class BackupRunner {
   kube::Discovery& discovery_;
   backupstore::BackupLocation& location_;
   OperationLog& log_;
+  bool default_all_volumes_;
 };
 
 }  // namespace stowage::control

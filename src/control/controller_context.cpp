@@ -24,9 +24,14 @@ Result<ServerMetrics> ServerMetrics::create(MetricsRegistry& registry) {
 
 Result<Json> write_status(ControllerContext& context, const kube::ApiResource& type, const std::string& name,
                           const Json& status, const std::string* expect_phase) {
-  kube::DynamicClient dynamic(context.client);
+  return write_status(context.client, context.namespace_name, type, name, status, expect_phase);
+}
+
+Result<Json> write_status(kube::ApiClient& client, const std::string& namespace_name, const kube::ApiResource& type,
+                          const std::string& name, const Json& status, const std::string* expect_phase) {
+  kube::DynamicClient dynamic(client);
   return dynamic.update_with_retry(
-      type, context.namespace_name, name,
+      type, namespace_name, name,
       [&](Json& object) -> Status {
         if (expect_phase && phase_of(object) != *expect_phase)
           return Error(ErrorCode::kConflict, type.kind + " " + name + " is " + phase_of(object) + ", no longer " +

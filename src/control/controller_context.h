@@ -39,12 +39,17 @@ struct ControllerContext {
   ServerMetrics& metrics;
   Logger log;
   std::string namespace_name;
+  std::string helper_image;  // the restore-wait init container's image
+  bool default_volumes_to_fs_backup = true;
 };
 
 // Sets `status` (merged over the current one) on an object of `type`,
 // retrying on conflicts. `expect_phase`, when set, must still be the phase
 // (a claim: two servers never both start the same work).
 Result<nlohmann::json> write_status(ControllerContext& context, const kube::ApiResource& type, const std::string& name,
+                                    const nlohmann::json& status, const std::string* expect_phase = nullptr);
+Result<nlohmann::json> write_status(kube::ApiClient& client, const std::string& namespace_name,
+                                    const kube::ApiResource& type, const std::string& name,
                                     const nlohmann::json& status, const std::string* expect_phase = nullptr);
 
 std::string phase_of(const nlohmann::json& object);

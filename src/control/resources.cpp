@@ -45,6 +45,16 @@ kube::ApiResource volume_restore() { return stowage_kind("volumerestores", "volu
 kube::ApiResource secret() { return core_kind("secrets", "secret", "Secret"); }
 kube::ApiResource event() { return core_kind("events", "event", "Event"); }
 kube::ApiResource pod() { return core_kind("pods", "pod", "Pod"); }
+kube::ApiResource persistent_volume_claim() {
+  return core_kind("persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim");
+}
+kube::ApiResource persistent_volume() { return core_kind("persistentvolumes", "persistentvolume", "PersistentVolume", false); }
+kube::ApiResource lease() {
+  kube::ApiResource type = core_kind("leases", "lease", "Lease");
+  type.group = "coordination.k8s.io";
+  return type;
+}
+std::string agent_lease_name(const std::string& node) { return ("stowage-agent-" + node).substr(0, 253); }
 kube::ApiResource namespace_type() { return core_kind("namespaces", "namespace", "Namespace", false); }
 
 }  // namespace stowage::control::resources

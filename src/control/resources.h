@@ -20,12 +20,23 @@ kube::ApiResource volume_restore();
 kube::ApiResource secret();
 kube::ApiResource event();
 kube::ApiResource pod();
+kube::ApiResource persistent_volume_claim();
+kube::ApiResource persistent_volume();
 kube::ApiResource namespace_type();
+kube::ApiResource lease();
+
+// The Lease an agent renews while it runs (the server checks it before
+// giving the agent of a node work), and how fresh it must be.
+std::string agent_lease_name(const std::string& node);
+inline constexpr int kAgentLeaseSeconds = 40;
 
 // Labels and annotations stowage sets on its objects.
 inline constexpr const char* kScheduleLabel = "stowage.io/schedule-name";
 inline constexpr const char* kLocationLabel = "stowage.io/storage-location";
 inline constexpr const char* kBackupLabel = "stowage.io/backup-name";
+inline constexpr const char* kNodeLabel = "stowage.io/node";          // on work items: the agent's node
+inline constexpr const char* kRestoreLabel = "stowage.io/restore-name";
+inline constexpr const char* kPvcUidLabel = "stowage.io/pvc-uid";      // on VolumeBackups: finds the parent
 inline constexpr const char* kDataFinalizer = "stowage.io/backup-data";
 
 }  // namespace stowage::control::resources

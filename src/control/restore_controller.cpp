@@ -132,7 +132,7 @@ void RestoreController::run(const std::string& name, const std::string& backup_n
     }
     if (account.empty() || impersonating) {
       RestoreRunner runner(impersonating ? *impersonating : context_.client, context_.discovery, *location.value(),
-                           operation);
+                           operation, {&context_.client, location_name, context_.helper_image});
       status = runner.run(restore.value(), backup_name);
     }
     if (!location.value()->settings().read_only) {

@@ -12,6 +12,7 @@
 #include "control/restore_hooks.h"
 #include "control/restore_transform.h"
 #include "control/selection.h"
+#include "control/volume_work.h"
 #include "kube/dynamic_client.h"
 #include "util/clock.h"
 
@@ -61,8 +62,8 @@ bool same_content(Json existing, Json wanted) {
 }  // namespace
 
 RestoreRunner::RestoreRunner(kube::ApiClient& client, kube::Discovery& discovery,
-                             backupstore::BackupLocation& location, OperationLog& log)
-    : client_(client), discovery_(discovery), location_(location), log_(log) {}
+                             backupstore::BackupLocation& location, OperationLog& log, RestoreVolumeSettings volumes)
+    : client_(client), discovery_(discovery), location_(location), log_(log), volumes_(std::move(volumes)) {}
 
 Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   const Json spec = restore.value("spec", Json::object());
@@ -81,6 +82,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
     else problems.push_back(parsed.error().to_string());
   }
   std::string policy = spec.value("existingResourcePolicy", std::string("none"));
+  auto volume_timeout = item_timeout(spec, problems);
   if (policy != "none" && policy != "update") problems.push_back("spec.existingResourcePolicy must be none or update");
   auto types = discovery_.preferred_resources();
   if (!types.ok()) return failed_status(status, log_, "Failed", "discovery failed: " + types.error().to_string());
@@ -121,6 +123,29 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
       if (names.is_array())
         for (const auto& n : names)
           if (n.is_string()) listed.insert(gvk + "|" + n.get<std::string>());
+  }
+
+  // The volumes the backup holds data of, by pod ("ns/name").
+  std::map<std::string, std::vector<VolumeRecord>> volumes_of_pod;
+  if (stored.value().manifest) {
+    auto reader = location_.open_backup_object(stored.value(), BackupObject::kVolumeInfo, kMaxItemListBytes);
+    if (!reader.ok() && reader.error().code() != ErrorCode::kNotFound)
+      return failed_status(status, log_, "Failed", "the volume list of backup " + backup_name + ": " + reader.error().to_string());
+    if (reader.ok()) {
+      auto gz = backupstore::read_remaining(*reader.value());
+      auto text = gz.ok() ? archive::gzip_decompress(gz.value(), kMaxItemListBytes, reader.value()->key())
+                          : Result<Bytes>(gz.error());
+      Json info = text.ok() ? Json::parse(text.value().begin(), text.value().end(), nullptr, false) : Json();
+      if (!text.ok() || !info.is_array())
+        return failed_status(status, log_, "Failed", "the volume list of backup " + backup_name + " cannot be read" +
+                                                       (text.ok() ? std::string() : ": " + text.error().to_string()));
+      for (const auto& entry : info) {
+        if (!entry.is_object()) continue;
+        VolumeRecord record = VolumeRecord::from_json(entry);
+        if (record.phase == "Completed" && !record.snapshot_id.empty())
+          volumes_of_pod[record.namespace_name + "/" + record.pod].push_back(record);
+      }
+    }
   }
 
   auto spool_result = ItemSpool::create();
@@ -196,7 +221,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   std::set<std::string> wanted_pvs;
   std::vector<const SpooledItem*> chosen;
   bool cluster_explicit = selection.include_cluster_resources.value_or(false);
-  bool restore_pvs = spec.value("restorePVs", true);
+  bool restore_pvs = !(spec.contains("restorePVs") && spec["restorePVs"].is_boolean() && !spec["restorePVs"].get<bool>());
   std::vector<std::string> withheld;
   auto namespaced_selected = [&](const SpooledItem& item, const Json& object) {
     return selection.namespaces.matches(item.path.namespace_name) && matcher.matches_qualified(item.path.resource) &&
@@ -208,11 +233,15 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
     auto object = spool.load(item);
     if (!object.ok()) return failed_status(status, log_, "Failed", object.error().to_string());
     if (!namespaced_selected(item, object.value())) continue;
-    // Left to the controller that owns it (it comes back with its owner).
+    // Left to the controller that owns it (it comes back with its owner),
+    // unless it is a pod whose volume data is restored through it.
     bool skip = false;
+    bool holds_volumes = restore_pvs && item.path.resource == "pods" &&
+                         volumes_of_pod.count(item.path.namespace_name + "/" + item.path.name);
     for (const auto& owner : object.value()["metadata"].value("ownerReferences", Json::array())) {
       std::string uid = owner.value("uid", std::string());
-      if (owner.value("controller", false) && kind_of_uid.count(uid) && recreated_by_owner(owner.value("kind", ""))) {
+      if (owner.value("controller", false) && kind_of_uid.count(uid) && recreated_by_owner(owner.value("kind", "")) &&
+          !holds_volumes) {
         log_.info(display(item.path) + " is recreated by its " + owner.value("kind", std::string()) + " " +
                       owner.value("name", std::string()) + "; not restored itself",
                   item.path.namespace_name);
@@ -265,6 +294,11 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   std::set<std::string> namespaces_ready;
   const Json spec_hooks = spec.value("hooks", Json::object());
   std::vector<PendingExecHook> post_hooks;
+  struct PodWithVolumes {
+    std::string ns, name;
+    const std::vector<VolumeRecord>* records;
+  };
+  std::vector<PodWithVolumes> pods_with_volumes;
   for (const SpooledItem* item : chosen) {
     const std::string ns = item->path.namespace_name.empty() ? "" : mappings.namespace_of(item->path.namespace_name);
     auto loaded = spool.load(*item);
@@ -276,6 +310,16 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
     }
     Json object = prepare_for_restore(std::move(modified).value(), item->path.resource, mappings, restored_pvs);
     add_restore_init_hooks(object, item->path.resource, spec_hooks, log_);
+    const std::vector<VolumeRecord>* pod_volumes = nullptr;
+    if (restore_pvs && item->path.resource == "pods") {
+      auto it = volumes_of_pod.find(item->path.namespace_name + "/" + item->path.name);
+      if (it != volumes_of_pod.end()) {
+        pod_volumes = &it->second;
+        std::vector<std::string> names;
+        for (const auto& r : it->second) names.push_back(r.volume);
+        add_restore_wait(object, names, volumes_.helper_image);
+      }
+    }
     // Owner references: to the restored owner, or dropped (a dangling one gets the object collected).
     if (object["metadata"].contains("ownerReferences")) {
       Json kept = Json::array();
@@ -333,6 +377,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
       ++restored;
       new_uid[item->uid] = created.value()["metadata"].value("uid", std::string());
       if (item->path.resource == "persistentvolumes") restored_pvs.push_back(item->path.name);
+      if (pod_volumes) pods_with_volumes.push_back({ns, object["metadata"].value("name", std::string()), pod_volumes});
       if (item->path.resource == "namespaces") namespaces_ready.insert(object["metadata"].value("name", std::string()));
       auto hooks = restore_exec_hooks(object, item->path.resource, spec_hooks, log_);
       post_hooks.insert(post_hooks.end(), hooks.begin(), hooks.end());
@@ -367,6 +412,16 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
     log_.warning(what + " exists already and was not changed (existingResourcePolicy " + policy + ")", ns);
   }
 
+  // Volume data, pod by pod, by the agents of their nodes; then the exec hooks.
+  if (!pods_with_volumes.empty()) {
+    VolumeWork volume_work(volumes_.server_client ? *volumes_.server_client : client_,
+                           restore["metadata"].value("namespace", std::string()), log_);
+    VolumeOutcome outcome;
+    for (const auto& pod : pods_with_volumes)
+      volume_work.restore_pod(restore, backup_name, volumes_.location_name, pod.ns, pod.name, *pod.records,
+                              std::chrono::steady_clock::now() + volume_timeout, outcome);
+    status["volumeRestores"] = outcome.to_json();
+  }
   HookOutcome hook_outcome;
   run_restore_exec_hooks(client_, post_hooks, log_, hook_outcome);
   status["hookStatus"] = {{"hooksAttempted", hook_outcome.attempted}, {"hooksFailed", hook_outcome.failed}};

@@ -6,7 +6,9 @@
 // selects, orders (restore_transform.h), transforms and creates the items,
 // waiting for restored CRDs to be served, with the existing-object policy,
 // owner references remapped or dropped, and objects that a restored
-// controller recreates left to it. Per-object results go to the log, and the
+// controller recreates left to it. Pods whose volumes the backup holds get
+// the restore-wait init container, and once scheduled a VolumeRestore per
+// volume for the agent of their node (volume_work.h). Per-object results go to the log, and the
 // log and results to the location. Returns the status to record.
 #pragma once
 
@@ -24,10 +26,18 @@ namespace stowage::control {
 // prove that none was added or changed (docs/security.md).
 inline constexpr const char* kAllowUnverifiedAnnotation = "stowage.io/from-velero-backup";
 
+// What a restore needs beyond the objects: volume data goes through work
+// items that the server itself creates (not the impersonated identity).
+struct RestoreVolumeSettings {
+  kube::ApiClient* server_client = nullptr;  // creates VolumeRestores; null: the restore's client
+  std::string location_name;                 // the BackupStorageLocation the backup is in
+  std::string helper_image = "stowage:0.1.0";  // image of the restore-wait init container
+};
+
 class RestoreRunner {
  public:
   RestoreRunner(kube::ApiClient& client, kube::Discovery& discovery, backupstore::BackupLocation& location,
-                OperationLog& log);
+                OperationLog& log, RestoreVolumeSettings volumes = {});
 
   // `restore` is the Restore object; `backup_name` the backup it restores
   // (resolved from spec.backupName or spec.scheduleName by the caller).
@@ -38,6 +48,7 @@ class RestoreRunner {
   kube::Discovery& discovery_;
   backupstore::BackupLocation& location_;
   OperationLog& log_;
+  RestoreVolumeSettings volumes_;
 };
 
 }  // namespace stowage::control

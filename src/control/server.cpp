@@ -37,13 +37,6 @@ class Signal {
   bool pending_ = false;
 };
 
-Result<std::pair<std::string, int>> split_address(const std::string& address) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos)
-    return Error(ErrorCode::kInvalidArgument, "metrics address \"" + address + "\" has no port", address,
-                 "write it as HOST:PORT, e.g. 0.0.0.0:8085");
-  return std::make_pair(address.substr(0, colon), std::atoi(address.c_str() + colon + 1));
-}
 
 }  // namespace
 
@@ -55,13 +48,14 @@ Status run_server(kube::ApiClient& client, const ServerOptions& options, const L
   EventRecorder events(client, [&](const std::string& m) { log.warning(m); });
   MetricsRegistry registry;
   ServerMetrics metrics = TRY(ServerMetrics::create(registry));
-  ControllerContext context{client, discovery, locations, events, metrics, log, options.namespace_name};
+  ControllerContext context{client, discovery, locations, events, metrics, log, options.namespace_name,
+                            options.helper_image, options.default_volumes_to_fs_backup};
 
   // Readiness: the API server answers and stowage's CRDs are installed.
   std::atomic<bool> ready{false};
   std::unique_ptr<HttpEndpoint> endpoint;
   if (!options.metrics_address.empty()) {
-    auto [host, port] = TRY(split_address(options.metrics_address));
+    auto [host, port] = TRY(parse_listen_address(options.metrics_address));
     HttpEndpointOptions endpoint_options;
     endpoint_options.address = host;
     endpoint_options.port = port;

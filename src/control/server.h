@@ -23,6 +23,8 @@ struct ServerOptions {
   size_t restore_workers = 2;
   std::chrono::seconds resync{30};
   std::chrono::seconds location_check{60};  // default validationFrequency
+  bool default_volumes_to_fs_backup = true;  // Backup spec.defaultVolumesToFsBackup when unset
+  std::string helper_image = "stowage:0.1.0";  // restore-wait init containers (stowage's own image)
   uint64_t kdf_n = 0;                        // scrypt cost for repositories created on first use (0: default)
 };
 

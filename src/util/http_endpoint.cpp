@@ -124,4 +124,13 @@ int HttpEndpoint::port() const { return impl_->port; }
 
 std::string HttpEndpoint::address() const { return host_port(impl_->options.address, impl_->port); }
 
+Result<std::pair<std::string, int>> parse_listen_address(const std::string& address) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos)
+    return Error(ErrorCode::kInvalidArgument, "metrics address \"" + address + "\" has no port", address,
+                 "write it as HOST:PORT, e.g. 0.0.0.0:8085");
+  return std::make_pair(address.substr(0, colon), std::atoi(address.c_str() + colon + 1));
+}
+
+
 }  // namespace stowage

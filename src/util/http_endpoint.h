@@ -50,4 +50,7 @@ class HttpEndpoint {
   std::unique_ptr<Impl> impl_;
 };
 
+// "HOST:PORT" of a listen flag (--metrics-address), split.
+Result<std::pair<std::string, int>> parse_listen_address(const std::string& address);
+
 }  // namespace stowage

@@ -541,8 +541,8 @@ TEST_F(InstallTest, RbacGivesEachIdentityOnlyWhatItUses) {
   require_installed();
   ApiResource reviews = type("subjectaccessreviews", "authorization.k8s.io");
   auto agent = [&](const std::string& verb, const std::string& group, const std::string& resource,
-                   const std::string& subresource = "") {
-    return allowed(objects(), reviews, "stowage-agent", verb, group, resource, subresource);
+                   const std::string& subresource = "", const std::string& namespace_name = kNamespace) {
+    return allowed(objects(), reviews, "stowage-agent", verb, group, resource, subresource, namespace_name);
   };
   auto server = [&](const std::string& verb, const std::string& group, const std::string& resource,
                     const std::string& subresource = "", const std::string& namespace_name = kNamespace) {
@@ -559,7 +559,11 @@ TEST_F(InstallTest, RbacGivesEachIdentityOnlyWhatItUses) {
   EXPECT_FALSE(agent("create", "stowage.io", "volumebackups"));
   EXPECT_FALSE(agent("delete", "stowage.io", "volumebackups"));
   EXPECT_FALSE(agent("list", "", "secrets"));
-  EXPECT_FALSE(agent("get", "", "secrets"));
+  EXPECT_TRUE(agent("get", "", "secrets"));  // the location's, in its own namespace only
+  EXPECT_FALSE(agent("get", "", "secrets", "", "default"));
+  EXPECT_TRUE(agent("get", "stowage.io", "backupstoragelocations"));
+  EXPECT_TRUE(agent("update", "coordination.k8s.io", "leases"));
+  EXPECT_FALSE(agent("update", "coordination.k8s.io", "leases", "", "default"));
   EXPECT_FALSE(agent("delete", "", "pods"));
   EXPECT_FALSE(agent("create", "", "pods", "exec"));
   EXPECT_FALSE(agent("get", "stowage.io", "backups"));

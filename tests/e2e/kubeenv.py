@@ -59,6 +59,7 @@ class StowageCluster:
         self.workdir = workdir
         self.server = None
         self.server_log = workdir / "server.log"
+        self.agents = {}
 
     def run(self, *args, check=True, timeout=300, output=None):
         cmd = [self.binary, "-n", self.namespace, *map(str, args)]
@@ -73,12 +74,37 @@ class StowageCluster:
     def json(self, *args):
         return json.loads(self.run(*args, output="json").stdout)
 
-    def start_server(self):
+    def start_server(self, *extra):
         log = open(self.server_log, "ab")
         self.server = subprocess.Popen(
             [self.binary, "-n", self.namespace, "server", "--metrics-address", "127.0.0.1:0", "--resync-seconds", "2",
-             "--location-check-seconds", "2", "--kdf-n", "1024"],
+             "--location-check-seconds", "2", "--kdf-n", "1024", *extra],
             env=self.env, stdout=log, stderr=log)
+
+    def start_agent(self, node, kubelet_root):
+        """A node agent as a host process (kwok nodes are this host)."""
+        log_path = self.workdir / f"agent-{node}.log"
+        log = open(log_path, "ab")
+        agent = subprocess.Popen(
+            [self.binary, "-n", self.namespace, "agent", "--node-name", node, "--kubelet-root", str(kubelet_root),
+             "--metrics-address", "127.0.0.1:0", "--resync-seconds", "2"],
+            env=self.env, stdout=log, stderr=log)
+        self.agents[node] = (agent, log_path)
+        return agent
+
+    def stop_agent(self, node):
+        agent, _ = self.agents.pop(node, (None, None))
+        if agent and agent.poll() is None:
+            agent.terminate()
+            try:
+                agent.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                agent.kill()
+                agent.wait()
+
+    def agent_log(self, node):
+        path = self.workdir / f"agent-{node}.log"
+        return path.read_text(errors="replace") if path.exists() else "(no agent log)"
 
     def stop_server(self):
         if self.server and self.server.poll() is None:

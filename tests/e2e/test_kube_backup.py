@@ -71,7 +71,8 @@ def world(binary, tmp_path_factory):  # noqa: F811
     password.write_text("location-password\n")
     cluster.run("backup-location", "create", "default", "--url", minio_url(env, prefix), "--credentials-file",
                 credentials, "--password-file", password, "--default", "--validation-frequency", "2s")
-    cluster.start_server()
+    # Volume data is tested in test_kube_volumes.py (with node agents); here only objects.
+    cluster.start_server("--default-volumes-to-fs-backup=false")
     app = {"id": ident, "ns": f"shop-{ident}", "sc": f"local-{ident}", "pv": f"shop-pv-{ident}",
            "pvdir": str(work / "pv"), "hookfile": str(work / "hooks.log"),
            "crd_group": f"e2e{ident}.example.com", "crd_plural": "caches", "crd_singular": "cache", "crd_kind": "Cache"}
@@ -374,7 +375,7 @@ def test_work_interrupted_by_a_server_restart_is_failed_saying_so(world):
                 f"metadata: {{name: {name}, namespace: {c.namespace}}}\nspec: {spec}\n")
         k.run("patch", kind, name, "-n", c.namespace, "--subresource=status", "--type=merge",
               "-p", '{"status":{"phase":"InProgress"}}')
-    c.start_server()
+    c.start_server("--default-volumes-to-fs-backup=false")
     for kind, name in [("backup", "b-interrupted"), ("restore", "r-interrupted")]:
         status = k.wait_until(f"{kind} {name} to be failed after the restart", lambda: (
             lambda s: s if s.get("phase") == "Failed" else None)(c.json(kind, "get", name).get("status", {})), timeout=60)

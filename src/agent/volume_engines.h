@@ -1,0 +1,42 @@
+// VolumeEngines: one entry point per direction that moves a volume's data
+// with the method of its storage engine — FileSystem (file tree), Block
+// (the device's blocks), ZFS (zfs send/receive) — so that the agent's work
+// item handling does not care which engine is behind a volume.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "repo/repository.h"
+#include "util/progress.h"
+
+namespace stowage::agent {
+
+struct VolumeBackupRequest {
+  std::string method;  // FileSystem, Block, ZFS
+  std::string source;  // a directory, a device or image, a dataset
+  std::vector<std::string> tags;
+  std::optional<ObjectId> parent;
+  size_t workers = 2;
+  Progress* progress = nullptr;
+};
+
+struct VolumeBackupResult {
+  Snapshot snapshot;
+  std::string note;  // what the user should know (how consistency was obtained)
+};
+
+Result<VolumeBackupResult> back_up_volume(Repository& repo, const VolumeBackupRequest& request);
+
+struct VolumeRestoreRequest {
+  std::string method;
+  std::string target;  // a directory, a device, a dataset
+  size_t workers = 2;
+  Progress* progress = nullptr;
+};
+
+// Writes the snapshot into the target; returns a note for the status.
+Result<std::string> restore_volume(Repository& repo, const Snapshot& snapshot, const VolumeRestoreRequest& request);
+
+}  // namespace stowage::agent

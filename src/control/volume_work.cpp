@@ -1,0 +1,333 @@
+#include "control/volume_work.h"
+
+#include <thread>
+
+#include "control/controller_context.h"
+#include "control/resources.h"
+#include "kube/dynamic_client.h"
+#include "util/clock.h"
+#include "util/duration.h"
+
+namespace stowage::control {
+
+using Json = nlohmann::json;
+
+namespace {
+
+constexpr auto kPoll = std::chrono::milliseconds(1000);
+constexpr auto kDefaultItemTimeout = std::chrono::hours(4);
+
+bool final_phase(const std::string& phase) { return phase == "Completed" || phase == "Failed" || phase == "Canceled"; }
+
+Json owner_reference(const Json& owner) {
+  return Json::array({{{"apiVersion", resources::kApiVersion},
+                       {"kind", owner.value("kind", std::string())},
+                       {"name", owner["metadata"].value("name", std::string())},
+                       {"uid", owner["metadata"].value("uid", std::string())},
+                       {"controller", true}}});
+}
+
+// generateName prefix: the owner's name cut to leave room for the suffix.
+std::string prefix_for(const std::string& name) { return name.substr(0, 200) + "-"; }
+
+}  // namespace
+
+Json VolumeRecord::to_json() const {
+  Json j = {{"namespace", namespace_name}, {"pod", pod}, {"podUID", pod_uid}, {"volume", volume},
+            {"method", method}, {"node", node}, {"phase", phase}, {"bytes", bytes}};
+  if (!pvc.empty()) j["pvc"] = pvc;
+  if (!pv.empty()) j["pv"] = pv;
+  if (!snapshot_id.empty()) j["snapshotID"] = snapshot_id;
+  if (!message.empty()) j["message"] = message;
+  return j;
+}
+
+VolumeRecord VolumeRecord::from_json(const Json& j) {
+  VolumeRecord r;
+  auto s = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string(); };
+  r.namespace_name = s("namespace");
+  r.pod = s("pod");
+  r.pod_uid = s("podUID");
+  r.volume = s("volume");
+  r.pvc = s("pvc");
+  r.pv = s("pv");
+  r.method = s("method");
+  r.node = s("node");
+  r.snapshot_id = s("snapshotID");
+  r.phase = s("phase");
+  r.message = s("message");
+  r.bytes = j.contains("bytes") && j["bytes"].is_number_unsigned() ? j["bytes"].get<uint64_t>() : 0;
+  return r;
+}
+
+Json VolumeOutcome::to_json() const { return {{"total", total}, {"completed", completed}, {"failed", failed}}; }
+
+void add_restore_wait(Json& pod, const std::vector<std::string>& volumes, const std::string& image) {
+  Json& spec = pod["spec"];
+  if (!spec.contains("volumes")) spec["volumes"] = Json::array();
+  spec["volumes"].push_back({{"name", kRestoreSignalVolume}, {"emptyDir", Json::object()}});
+  Json command = {"stowage", "restore-wait", "--dir", kRestoreSignalMount};
+  for (const auto& v : volumes) command.push_back(v);
+  Json container = {{"name", kRestoreWaitContainer},
+                    {"image", image},
+                    {"imagePullPolicy", "IfNotPresent"},
+                    {"command", command},
+                    {"volumeMounts", Json::array({{{"name", kRestoreSignalVolume}, {"mountPath", kRestoreSignalMount}}})},
+                    {"resources", {{"requests", {{"cpu", "10m"}, {"memory", "16Mi"}}}, {"limits", {{"memory", "64Mi"}}}}}};
+  Json init = Json::array({container});
+  for (const auto& c : spec.value("initContainers", Json::array())) init.push_back(c);
+  spec["initContainers"] = init;
+}
+
+std::chrono::steady_clock::duration item_timeout(const Json& spec, std::vector<std::string>& problems) {
+  std::string text = spec.value("itemOperationTimeout", std::string());
+  if (text.empty()) return kDefaultItemTimeout;
+  auto parsed = parse_duration(text);
+  if (!parsed.ok()) {
+    problems.push_back("spec.itemOperationTimeout: " + parsed.error().message());
+    return kDefaultItemTimeout;
+  }
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(parsed.value());
+}
+
+VolumeWork::VolumeWork(kube::ApiClient& client, std::string namespace_name, OperationLog& log)
+    : client_(client), namespace_(std::move(namespace_name)), log_(log) {}
+
+std::string VolumeWork::agent_missing(const std::string& node) {
+  kube::DynamicClient dynamic(client_);
+  auto lease = dynamic.get(resources::lease(), namespace_, resources::agent_lease_name(node));
+  std::string hint = " (is the stowage-agent DaemonSet installed and running there? `stowage install` adds it)";
+  if (!lease.ok()) {
+    if (lease.error().code() == ErrorCode::kNotFound) return "no stowage agent has run on node " + node + hint;
+    return {};  // cannot tell: let the agent try
+  }
+  std::string renewed = lease.value().value("spec", Json::object()).value("renewTime", std::string());
+  if (size_t dot = renewed.find('.'); dot != std::string::npos) renewed = renewed.substr(0, dot) + "Z";
+  int64_t when = 0;
+  if (!parse_time_utc(renewed, when)) return {};
+  if (now_unix() - when > 2 * resources::kAgentLeaseSeconds)
+    return "the stowage agent on node " + node + " last reported at " + renewed + hint;
+  return {};
+}
+
+std::string VolumeWork::parent_snapshot(const std::string& pvc_uid, const std::string& location,
+                                        const std::string& method) {
+  if (pvc_uid.empty()) return {};
+  kube::DynamicClient dynamic(client_);
+  kube::ListOptions options;
+  options.label_selector = std::string(resources::kPvcUidLabel) + "=" + pvc_uid + "," + resources::kLocationLabel +
+                           "=" + location;
+  auto listed = dynamic.list(resources::volume_backup(), namespace_, options);
+  if (!listed.ok()) return {};
+  std::string best, best_time;
+  for (const auto& item : listed.value().items) {
+    const Json status = item.value("status", Json::object());
+    if (status.value("phase", std::string()) != "Completed" || item["spec"].value("method", std::string()) != method)
+      continue;
+    std::string when = status.value("completionTimestamp", std::string());
+    if (when >= best_time) {
+      best_time = when;
+      best = status.value("snapshotID", std::string());
+    }
+  }
+  return best;
+}
+
+std::vector<Json> VolumeWork::wait_for(const kube::ApiResource& type, const std::vector<std::string>& names,
+                                       std::chrono::steady_clock::time_point deadline) {
+  kube::DynamicClient dynamic(client_);
+  std::vector<Json> latest(names.size());
+  for (;;) {
+    bool all_final = true;
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (!latest[i].is_null() && final_phase(phase_of(latest[i]))) continue;
+      auto got = dynamic.get(type, namespace_, names[i]);
+      if (got.ok()) latest[i] = std::move(got).value();
+      else if (got.error().code() == ErrorCode::kNotFound) latest[i] = {{"status", {{"phase", "Failed"}, {"message", "the work item was deleted"}}}};
+      if (latest[i].is_null() || !final_phase(phase_of(latest[i]))) all_final = false;
+    }
+    if (all_final) return latest;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      for (size_t i = 0; i < names.size(); ++i) {
+        if (!latest[i].is_null() && final_phase(phase_of(latest[i]))) continue;
+        (void)dynamic.update_with_retry(type, namespace_, names[i], [](Json& o) -> Status {
+          o["spec"]["cancel"] = true;
+          return ok_status();
+        });
+        latest[i]["status"]["phase"] = "Failed";
+        latest[i]["status"]["message"] = "not done within the item operation timeout; canceled";
+      }
+      return latest;
+    }
+    std::this_thread::sleep_for(kPoll);
+  }
+}
+
+void VolumeWork::back_up_pod(const Json& backup, const Json& pod, const std::vector<PodVolume>& volumes,
+                             std::chrono::steady_clock::time_point deadline, std::vector<VolumeRecord>& records,
+                             VolumeOutcome& outcome) {
+  if (volumes.empty()) return;
+  kube::DynamicClient dynamic(client_);
+  const std::string backup_name = backup["metadata"].value("name", std::string());
+  const std::string location = backup["spec"].value("storageLocation", std::string());
+  const std::string ns = pod["metadata"].value("namespace", std::string());
+  const std::string pod_name = pod["metadata"].value("name", std::string());
+  const std::string node = pod.value("spec", Json::object()).value("nodeName", std::string());
+  std::vector<std::string> names;
+  std::vector<VolumeRecord> pending;
+  for (const auto& v : volumes) {
+    VolumeRecord record;
+    record.namespace_name = ns;
+    record.pod = pod_name;
+    record.pod_uid = pod["metadata"].value("uid", std::string());
+    record.volume = v.name;
+    record.pvc = v.pvc;
+    record.pv = v.pv;
+    record.method = v.method;
+    record.node = node;
+    Json item = {{"apiVersion", resources::kApiVersion},
+                 {"kind", "VolumeBackup"},
+                 {"metadata",
+                  {{"generateName", prefix_for(backup_name)},
+                   {"namespace", namespace_},
+                   {"labels", {{resources::kBackupLabel, backup_name}, {resources::kNodeLabel, node},
+                               {resources::kLocationLabel, location}}},
+                   {"ownerReferences", owner_reference(backup)}}},
+                 {"spec",
+                  {{"node", node},
+                   {"backupName", backup_name},
+                   {"pod", {{"namespace", ns}, {"name", pod_name}, {"uid", record.pod_uid}}},
+                   {"volume", v.name},
+                   {"method", v.method},
+                   {"storageLocation", location},
+                   {"tags", {{"backup", backup_name}, {"namespace", ns}, {"pod", pod_name}, {"volume", v.name}}}}}};
+    if (!v.pvc_uid.empty()) item["metadata"]["labels"][resources::kPvcUidLabel] = v.pvc_uid;
+    if (!v.pvc.empty()) item["spec"]["pvc"] = v.pvc;
+    if (!v.pv.empty()) item["spec"]["pv"] = v.pv;
+    if (!v.source.empty()) item["spec"]["sourcePath"] = v.source;
+    std::string parent = parent_snapshot(v.pvc_uid, location, v.method);
+    if (!parent.empty()) item["spec"]["parentSnapshot"] = parent;
+    ++outcome.total;
+    std::string no_agent = node.empty() ? "the pod is not scheduled to a node" : agent_missing(node);
+    if (!no_agent.empty()) {
+      record.phase = "Failed";
+      record.message = no_agent;
+      log_.error("volume " + v.name + " of pod " + ns + "/" + pod_name + ": " + record.message, ns);
+      ++outcome.failed;
+      records.push_back(record);
+      continue;
+    }
+    auto created = dynamic.create(resources::volume_backup(), namespace_, item);
+    if (!created.ok()) {
+      record.phase = "Failed";
+      record.message = "creating its VolumeBackup failed: " + created.error().to_string();
+      log_.error("volume " + v.name + " of pod " + ns + "/" + pod_name + ": " + record.message, ns);
+      ++outcome.failed;
+      records.push_back(record);
+      continue;
+    }
+    names.push_back(created.value()["metadata"].value("name", std::string()));
+    pending.push_back(record);
+    log_.info("volume " + v.name + " of pod " + ns + "/" + pod_name + " (" + v.method + (parent.empty() ? "" : ", incremental") +
+                  "): VolumeBackup " + names.back() + " for the agent on " + node,
+              ns);
+  }
+  auto results = wait_for(resources::volume_backup(), names, deadline);
+  for (size_t i = 0; i < results.size(); ++i) {
+    VolumeRecord& record = pending[i];
+    const Json status = results[i].value("status", Json::object());
+    record.phase = status.value("phase", std::string());
+    record.message = status.value("message", std::string());
+    record.snapshot_id = status.value("snapshotID", std::string());
+    record.bytes = status.value("progress", Json::object()).value("bytesDone", uint64_t(0));
+    std::string what = "volume " + record.volume + " of pod " + ns + "/" + pod_name + " (VolumeBackup " + names[i] + ")";
+    if (record.phase == "Completed" && !record.snapshot_id.empty()) {
+      ++outcome.completed;
+      log_.info(what + ": backed up, snapshot " + record.snapshot_id + ", " + std::to_string(record.bytes) + " bytes", ns);
+    } else {
+      ++outcome.failed;
+      log_.error(what + ": " + (record.phase.empty() ? "no result" : record.phase) +
+                     (record.message.empty() ? "" : ": " + record.message),
+                 ns);
+    }
+    records.push_back(record);
+  }
+}
+
+void VolumeWork::restore_pod(const Json& restore, const std::string& backup_name, const std::string& location,
+                             const std::string& ns, const std::string& pod_name, const std::vector<VolumeRecord>& records,
+                             std::chrono::steady_clock::time_point deadline, VolumeOutcome& outcome) {
+  kube::DynamicClient dynamic(client_);
+  const std::string restore_name = restore["metadata"].value("name", std::string());
+  outcome.total += int(records.size());
+  // The agent of the pod's node does the work: wait for the scheduler.
+  Json pod;
+  for (;;) {
+    auto got = dynamic.get(resources::pod(), ns, pod_name);
+    if (got.ok() && !got.value().value("spec", Json::object()).value("nodeName", std::string()).empty()) {
+      pod = std::move(got).value();
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline || (!got.ok() && got.error().code() == ErrorCode::kNotFound)) {
+      outcome.failed += int(records.size());
+      log_.error("pod " + ns + "/" + pod_name + (got.ok() ? " was not scheduled within the item operation timeout"
+                                                          : " is gone") +
+                     "; its volumes were not restored",
+                 ns);
+      return;
+    }
+    std::this_thread::sleep_for(kPoll);
+  }
+  const std::string node = pod["spec"]["nodeName"].get<std::string>();
+  std::vector<std::string> names;
+  std::vector<const VolumeRecord*> pending;
+  for (const auto& record : records) {
+    Json item = {{"apiVersion", resources::kApiVersion},
+                 {"kind", "VolumeRestore"},
+                 {"metadata",
+                  {{"generateName", prefix_for(restore_name)},
+                   {"namespace", namespace_},
+                   {"labels", {{resources::kRestoreLabel, restore_name}, {resources::kNodeLabel, node}}},
+                   {"ownerReferences", owner_reference(restore)}}},
+                 {"spec",
+                  {{"node", node},
+                   {"restoreName", restore_name},
+                   {"backupName", backup_name},
+                   {"snapshotID", record.snapshot_id},
+                   {"pod", {{"namespace", ns}, {"name", pod_name}, {"uid", pod["metadata"].value("uid", std::string())}}},
+                   {"volume", record.volume},
+                   {"method", record.method},
+                   {"storageLocation", location}}}};
+    if (!record.pvc.empty()) item["spec"]["pvc"] = record.pvc;
+    auto created = dynamic.create(resources::volume_restore(), namespace_, item);
+    if (!created.ok()) {
+      ++outcome.failed;
+      log_.error("volume " + record.volume + " of pod " + ns + "/" + pod_name + ": creating its VolumeRestore failed: " +
+                     created.error().to_string(),
+                 ns);
+      continue;
+    }
+    names.push_back(created.value()["metadata"].value("name", std::string()));
+    pending.push_back(&record);
+    log_.info("volume " + record.volume + " of pod " + ns + "/" + pod_name + ": VolumeRestore " + names.back() +
+                  " of snapshot " + record.snapshot_id + " for the agent on " + node,
+              ns);
+  }
+  auto results = wait_for(resources::volume_restore(), names, deadline);
+  for (size_t i = 0; i < results.size(); ++i) {
+    const Json status = results[i].value("status", Json::object());
+    std::string phase = status.value("phase", std::string());
+    std::string what = "volume " + pending[i]->volume + " of pod " + ns + "/" + pod_name + " (VolumeRestore " + names[i] + ")";
+    if (phase == "Completed") {
+      ++outcome.completed;
+      log_.info(what + ": restored, " + std::to_string(status.value("progress", Json::object()).value("bytesDone", uint64_t(0))) +
+                    " bytes",
+                ns);
+    } else {
+      ++outcome.failed;
+      log_.error(what + ": " + (phase.empty() ? "no result" : phase) + ": " + status.value("message", std::string()), ns);
+    }
+  }
+}
+
+}  // namespace stowage::control

@@ -1,0 +1,301 @@
+"""Volume data in the cluster, end to end, against the testbed's real
+kube-apiserver (kwok nodes) and MinIO: `stowage server` and a node agent
+(`stowage agent --node-name node-a`, a host process: kwok nodes are this
+host), a pod with a local PV, an emptyDir and an excluded volume. Backups
+create VolumeBackups that the agent executes (full, then incremental);
+restores inject the restore-wait init container and create VolumeRestores
+that the agent executes once the pod is on its node; the data comes back
+bit for bit. Also: a node without an agent fails its volumes at once, an
+agent restarted mid-item starts the item again (and gives up after
+--max-attempts), and the agent's metrics.
+
+kwok runs no kubelet: what the kubelet does for a pod's volumes — make each
+emptyDir's directory under <kubelet root>/pods/<uid>/volumes/ — is done by
+`kubelet_volumes` below, in the test, and nothing else is simulated. The
+init container cannot run on kwok either: the test checks the pod spec it
+gets and runs `stowage restore-wait` itself against the signal directory the
+agent wrote (TESTBED.md, "A real kubelet node")."""
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+from conftest import base_env, binary, minio_url  # noqa: F401  (binary is a fixture)
+from kubeenv import Kubectl, StowageCluster
+from treeutil import assert_same_tree, make_tree
+
+APP = """
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: settings, namespace: {ns}}}
+data: {{mode: test}}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: {pv}}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: ""
+  claimRef: {{namespace: {ns}, name: data}}
+  local: {{path: {pvdir}}}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions:
+        - {{key: kubernetes.io/hostname, operator: In, values: [node-a]}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: data, namespace: {ns}}}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  volumeName: {pv}
+  resources: {{requests: {{storage: 1Gi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: db
+  namespace: {ns}
+  annotations: {{backup.stowage.io/volumes-excludes: cache}}
+spec:
+  nodeName: node-a
+  containers: [{{name: db, image: registry.example/db:1}}]
+  volumes:
+  - {{name: data, persistentVolumeClaim: {{claimName: data}}}}
+  - {{name: scratch, emptyDir: {{}}}}
+  - {{name: cache, emptyDir: {{}}}}
+  - {{name: settings, configMap: {{name: settings}}}}
+"""
+
+# A pod on a node where no agent runs.
+ORPHAN = """
+apiVersion: v1
+kind: Pod
+metadata: {{name: elsewhere, namespace: {ns}}}
+spec:
+  nodeName: node-b
+  containers: [{{name: app, image: registry.example/app:1}}]
+  volumes: [{{name: tmp, emptyDir: {{}}}}]
+"""
+
+
+class KubeletVolumes:
+    """What the kubelet does for a pod's emptyDir volumes on its node: make
+    <root>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>. Polls the pods
+    of one namespace until stopped."""
+
+    def __init__(self, kubectl, namespace, root):
+        self.kubectl, self.namespace, self.root = kubectl, namespace, root
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            result = self.kubectl.run("get", "pods", "-n", self.namespace, "-o", "json", check=False)
+            if result.returncode == 0:
+                for pod in json.loads(result.stdout)["items"]:
+                    if not pod["spec"].get("nodeName"):
+                        continue
+                    for v in pod["spec"].get("volumes", []):
+                        if "emptyDir" in v:
+                            os.makedirs(self.dir(pod["metadata"]["uid"], v["name"]), exist_ok=True)
+            self.stop.wait(0.5)
+
+    def dir(self, uid, volume):
+        return os.path.join(self.root, "pods", uid, "volumes", "kubernetes.io~empty-dir", volume)
+
+
+@pytest.fixture(scope="module")
+def world(binary, tmp_path_factory):  # noqa: F811
+    env = base_env()
+    kubectl = Kubectl(env)
+    work = tmp_path_factory.mktemp("volumes")
+    ident = uuid.uuid4().hex[:8]
+    cluster = StowageCluster(binary, f"stowage-vol-{ident}", env, work)
+    cluster.run("install", "--no-agent")
+    credentials = work / "credentials"
+    credentials.write_text(f"[default]\naws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\n"
+                           f"aws_secret_access_key = {env['AWS_SECRET_ACCESS_KEY']}\n")
+    password = work / "password"
+    password.write_text("volume-password\n")
+    cluster.run("backup-location", "create", "default", "--url", minio_url(env, f"kube-vol-{ident}"),
+                "--credentials-file", credentials, "--password-file", password, "--default",
+                "--validation-frequency", "2s")
+    cluster.start_server()
+    kubelet_root = work / "kubelet"
+    cluster.start_agent("node-a", kubelet_root)
+    app = {"ns": f"vol-{ident}", "pv": f"vol-pv-{ident}", "pvdir": str(work / "pv")}
+    os.makedirs(app["pvdir"])
+    kubelet = KubeletVolumes(kubectl, app["ns"], str(kubelet_root))
+    w = {"env": env, "kubectl": kubectl, "cluster": cluster, "app": app, "work": work, "kubelet": kubelet,
+         "kubelet_root": kubelet_root, "binary": binary}
+    yield w
+    kubelet.stop.set()
+    cluster.stop_agent("node-a")
+    cluster.stop_server()
+    for ns in [app["ns"], cluster.namespace]:
+        kubectl.run("delete", "namespace", ns, "--ignore-not-found", "--wait=false", check=False)
+    kubectl.run("delete", "pv", app["pv"], "--ignore-not-found", "--wait=false", check=False)
+
+
+def volume_items(w, kind, label):
+    return w["kubectl"].get(kind, "-n", w["cluster"].namespace, "-l", label)["items"]
+
+
+def diagnostics(w):
+    return f"\nserver log:\n{w['cluster'].server_tail()}\nagent log:\n{w['cluster'].agent_log('node-a')[-3000:]}"
+
+
+def test_volume_backup_incremental_and_restore_bit_for_bit(world):
+    k, c, app = world["kubectl"], world["cluster"], world["app"]
+    k.apply(APP.format(**app))
+    k.wait_until("the claim to be bound", lambda: k.get("pvc", "-n", app["ns"], "data")["status"].get("phase") == "Bound")
+    pod = k.wait_until("the pod to run", lambda: (lambda p: p if p["status"].get("phase") == "Running" else None)(
+        k.get("pod", "-n", app["ns"], "db")))
+    uid = pod["metadata"]["uid"]
+    scratch = world["kubelet"].dir(uid, "scratch")
+    k.wait_until("the kubelet's emptyDir directory", lambda: os.path.isdir(scratch))
+    make_tree(app["pvdir"], files=400, seed=5, big_files=1)
+    make_tree(scratch, files=60, seed=6, big_files=1)
+    with open(os.path.join(world["kubelet"].dir(uid, "cache"), "junk"), "w") as f:
+        f.write("excluded\n")
+
+    result = c.run("backup", "create", "v1", "--include-namespaces", app["ns"], "--wait", timeout=600)
+    status = c.json("backup", "get", "v1")["status"]
+    assert status["phase"] == "Completed", (result.stderr, status, diagnostics(world))
+    assert status["volumeBackups"] == {"total": 2, "completed": 2, "failed": 0}, status
+    items = volume_items(world, "volumebackups.stowage.io", "stowage.io/backup-name=v1")
+    by_volume = {i["spec"]["volume"]: i for i in items}
+    assert set(by_volume) == {"data", "scratch"}, by_volume.keys()
+    for item in items:
+        assert item["status"]["phase"] == "Completed" and item["status"]["snapshotID"], item["status"]
+        assert item["status"]["progress"]["bytesDone"] > 0 and item["status"]["node"] == "node-a", item["status"]
+        assert item["status"]["attempts"] == 1
+        assert item["metadata"]["ownerReferences"][0]["kind"] == "Backup"
+    assert by_volume["data"]["spec"]["method"] == "FileSystem"
+    assert by_volume["data"]["spec"]["sourcePath"] == app["pvdir"]  # the local PV's directory on the node
+    assert "parentSnapshot" not in by_volume["data"]["spec"]
+    log = c.run("backup", "logs", "v1").stdout
+    assert "volume cache is excluded by the pod's annotation" in log, log
+
+    # Incremental: the next backup of the same claim names the last snapshot as its parent.
+    with open(os.path.join(app["pvdir"], "added-after-v1"), "wb") as f:
+        f.write(os.urandom(300_000))
+    c.run("backup", "create", "v2", "--include-namespaces", app["ns"], "--wait", timeout=600)
+    assert c.json("backup", "get", "v2")["status"]["phase"] == "Completed", diagnostics(world)
+    v2 = {i["spec"]["volume"]: i for i in volume_items(world, "volumebackups.stowage.io", "stowage.io/backup-name=v2")}
+    assert v2["data"]["spec"]["parentSnapshot"] == by_volume["data"]["status"]["snapshotID"]
+    assert v2["data"]["status"]["snapshotID"] != by_volume["data"]["status"]["snapshotID"]
+    assert "parentSnapshot" not in v2["scratch"]["spec"]  # an emptyDir has no identity across pods
+
+    # Lose everything, restore, compare.
+    saved_pv, saved_scratch = world["work"] / "saved-pv", world["work"] / "saved-scratch"
+    subprocess.run(["cp", "-a", app["pvdir"], str(saved_pv)], check=True)
+    subprocess.run(["cp", "-a", scratch, str(saved_scratch)], check=True)
+    k.run("delete", "namespace", app["ns"], "--wait=true", "--timeout=120s")
+    k.run("delete", "pv", app["pv"], "--wait=true", "--timeout=60s")
+    shutil.rmtree(app["pvdir"])
+    os.makedirs(app["pvdir"])  # what a provisioner would make again: an empty directory
+    result = c.run("restore", "create", "r1", "--from-backup", "v2", "--wait", timeout=600)
+    rstatus = c.json("restore", "get", "r1")["status"]
+    assert rstatus["phase"] == "Completed", (result.stderr, rstatus, diagnostics(world))
+    assert rstatus["volumeRestores"] == {"total": 2, "completed": 2, "failed": 0}, rstatus
+    restored = k.get("pod", "-n", app["ns"], "db")
+    init = restored["spec"]["initContainers"][0]
+    assert init["name"] == "stowage-restore-wait", init
+    assert init["command"][:4] == ["stowage", "restore-wait", "--dir", "/stowage-restore"], init
+    assert sorted(init["command"][4:]) == ["data", "scratch"], init
+    assert any(v["name"] == "stowage-restore-signal" and "emptyDir" in v for v in restored["spec"]["volumes"])
+    vrs = volume_items(world, "volumerestores.stowage.io", "stowage.io/restore-name=r1")
+    assert len(vrs) == 2 and all(v["status"]["phase"] == "Completed" for v in vrs), vrs
+    assert all(v["spec"]["pod"]["uid"] == restored["metadata"]["uid"] for v in vrs)
+
+    assert_same_tree(str(saved_pv), app["pvdir"])
+    new_uid = restored["metadata"]["uid"]
+    assert_same_tree(str(saved_scratch), world["kubelet"].dir(new_uid, "scratch"))
+    assert not os.listdir(world["kubelet"].dir(new_uid, "cache")), "an excluded volume must not be restored"
+
+    # The init container's command, run here against the signal directory the agent wrote.
+    signal = world["kubelet"].dir(new_uid, "stowage-restore-signal")
+    assert sorted(os.listdir(signal)) == ["data.done", "scratch.done"], os.listdir(signal)
+    waited = subprocess.run([world["binary"], "restore-wait", "--dir", signal, "data", "scratch"],
+                            capture_output=True, text=True, timeout=30)
+    assert waited.returncode == 0, waited.stderr
+    waited = subprocess.run([world["binary"], "restore-wait", "--dir", signal, "--timeout-seconds", "1", "data", "other"],
+                            capture_output=True, text=True, timeout=30)
+    assert waited.returncode != 0 and "other" in waited.stderr, waited.stderr
+
+
+def test_node_without_agent_fails_its_volumes_at_once(world):
+    k, c, app = world["kubectl"], world["cluster"], world["app"]
+    k.apply(ORPHAN.format(**app))
+    k.wait_until("the pod to run", lambda: k.get("pod", "-n", app["ns"], "elsewhere")["status"].get("phase") == "Running")
+    started = time.time()
+    result = c.run("backup", "create", "v-orphan", "--include-namespaces", app["ns"], "--wait", check=False, timeout=600)
+    assert result.returncode == 3, result.stderr  # PartiallyFailed
+    assert time.time() - started < 120
+    log = c.run("backup", "logs", "v-orphan").stdout
+    assert "no stowage agent has run on node node-b" in log, log
+    status = c.json("backup", "get", "v-orphan")["status"]
+    assert status["volumeBackups"]["failed"] == 1 and status["volumeBackups"]["completed"] >= 2, status
+    k.run("delete", "pod", "-n", app["ns"], "elsewhere", "--wait=false")
+
+
+def test_interrupted_items_are_started_again_then_given_up(world):
+    k, c, app = world["kubectl"], world["cluster"], world["app"]
+    ns = c.namespace
+    os.makedirs(world["work"] / "interrupted", exist_ok=True)
+    (world["work"] / "interrupted" / "file").write_text("data\n")
+    # As an agent that died mid-way leaves them: claimed by node-a, InProgress.
+    for name, attempts in [("vb-interrupted", 1), ("vb-exhausted", 3)]:
+        k.apply(f"""
+apiVersion: stowage.io/v1
+kind: VolumeBackup
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  node: node-a
+  method: FileSystem
+  sourcePath: {world['work'] / 'interrupted'}
+  storageLocation: default
+  volume: data
+""")
+        k.run("patch", "volumebackups.stowage.io", name, "-n", ns, "--subresource=status", "--type=merge",
+              "-p", json.dumps({"status": {"phase": "InProgress", "node": "node-a", "attempts": attempts}}))
+        # Addressed to node-a's agent only now, so that it first sees the item as left behind.
+        k.run("label", "volumebackups.stowage.io", name, "-n", ns, "stowage.io/node=node-a")
+    done = k.wait_until("the interrupted item to complete", lambda: (lambda s: s if s.get("phase") == "Completed" else None)(
+        k.get("volumebackups.stowage.io", "-n", ns, "vb-interrupted").get("status", {})), timeout=120)
+    assert done["attempts"] == 2 and done["snapshotID"], done
+    failed = k.wait_until("the exhausted item to fail", lambda: (lambda s: s if s.get("phase") == "Failed" else None)(
+        k.get("volumebackups.stowage.io", "-n", ns, "vb-exhausted").get("status", {})), timeout=120)
+    assert "stopped during this work 3 times" in failed["message"], failed
+
+
+def test_agent_metrics_and_lease(world):
+    import re
+    import urllib.request
+    c = world["cluster"]
+    log = c.agent_log("node-a")
+    address = re.findall(r'endpoint listening.*? address=(\S+)', log)
+    assert address, log[-2000:]
+    body = urllib.request.urlopen(f"http://{address[-1]}/metrics", timeout=10).read().decode()
+    completed = re.search(r'stowage_agent_work_items_total\{kind="VolumeBackup",phase="Completed"\} (\d+)', body)
+    assert completed and int(completed.group(1)) >= 4, body
+    assert re.search(r'stowage_agent_work_items_total\{kind="VolumeRestore",phase="Completed"\} 2', body), body
+    assert urllib.request.urlopen(f"http://{address[-1]}/readyz", timeout=10).status == 200
+    lease = world["kubectl"].get("lease", "-n", c.namespace, "stowage-agent-node-a")
+    assert lease["spec"]["holderIdentity"] == "node-a", lease
