@@ -2,10 +2,11 @@
 //
 // Every stored backup is a FULL `zfs send` stream of a snapshot taken for the
 // backup, cut into content-defined chunks by the repository's chunker
-// (backup_stream). Unchanged data in successive full streams cuts into the
-// same chunks, so it is stored once; and each backup restores on its own with
-// one `zfs receive`, whatever older backups have expired (no incremental
-// chains to keep alive). docs/engines.md explains the choice.
+// (backup_stream), so each backup restores on its own with one `zfs receive`,
+// whatever older backups have expired (no incremental chains to keep alive).
+// The intent is that unchanged data in successive full streams cuts into the
+// same chunks; it does NOT yet, because every record header carries the
+// snapshot's guid (docs/engines.md, "Known limitation").
 //
 // The dataset's locally set properties (quota, recordsize, compression, …)
 // are recorded as snapshot tags "zfs.prop.<name>=<value>" next to
