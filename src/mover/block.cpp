@@ -106,7 +106,8 @@ Result<std::vector<Extent>> parse_extents(std::string_view text) {
 }
 
 Result<Snapshot> backup_block(Repository& repo, const std::string& device, const BlockBackupOptions& options) {
-  SnapshotWriter writer(repo, SnapshotKind::kBlock, device, options.tags, options.parent);
+  SnapshotWriter writer(repo, SnapshotKind::kBlock, options.source.empty() ? device : options.source, options.tags,
+                        options.parent);
   Fd in{open(device.c_str(), O_RDONLY | O_CLOEXEC)};
   if (in.fd < 0) return Error(ErrorCode::kIo, std::string("cannot open: ") + strerror(errno), device);
   uint64_t size = TRY(device_size(in.fd, device));

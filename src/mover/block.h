@@ -23,6 +23,9 @@ struct Extent {
 Result<std::vector<Extent>> parse_extents(std::string_view text);
 
 struct BlockBackupOptions {
+  // Recorded as the snapshot's source; empty: the device path. An engine that
+  // reads a point-in-time copy (a reflink clone) names the volume here.
+  std::string source;
   std::vector<std::string> tags;
   std::optional<ObjectId> parent;
   // With a parent: only these byte ranges are read; the rest of the block map

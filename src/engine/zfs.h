@@ -1,0 +1,89 @@
+// Local PV ZFS: one dataset per volume, backed up with the `zfs` command.
+//
+// Every stored backup is a FULL `zfs send` stream of a snapshot taken for the
+// backup, cut into content-defined chunks by the repository's chunker
+// (backup_stream), so each backup restores on its own with one `zfs receive`,
+// whatever older backups have expired (no incremental chains to keep alive).
+// The intent is that unchanged data in successive full streams cuts into the
+// same chunks; it does NOT yet, because every record header carries the
+// snapshot's guid (docs/engines.md, "Known limitation").
+//
+// The dataset's locally set properties (quota, recordsize, compression, …)
+// are recorded as snapshot tags "zfs.prop.<name>=<value>" next to
+// "zfs.dataset=<dataset>" and "zfs.snapshot=<dataset>@<name>", and set again
+// on the received dataset at restore.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "repo/repository.h"
+#include "util/progress.h"
+
+namespace stowage::engine {
+
+// Tags every ZFS backup carries.
+inline constexpr const char* kZfsDatasetTag = "zfs.dataset=";
+inline constexpr const char* kZfsSnapshotTag = "zfs.snapshot=";
+inline constexpr const char* kZfsPropertyTagPrefix = "zfs.prop.";
+
+// Checks a dataset name ("pool/a/b"): non-empty components of letters, digits
+// and _-:. ; no '@' or '#', no leading '-', no "." or ".." component.
+Status validate_dataset_name(const std::string& dataset);
+// Checks the part after '@' of a snapshot name.
+Status validate_snapshot_short_name(const std::string& name);
+// Checks "dataset@name".
+Status validate_snapshot_name(const std::string& snapshot);
+
+// Whether a dataset or snapshot exists (an error when `zfs` cannot be run or
+// fails for another reason).
+Result<bool> zfs_exists(const std::string& name);
+// The properties set locally on dataset (`zfs get -s local`), name → value
+// in parseable (-p) form.
+Result<std::map<std::string, std::string>> zfs_local_properties(const std::string& dataset);
+// The mountpoint property of a dataset.
+Result<std::string> zfs_mountpoint(const std::string& dataset);
+
+struct ZfsBackupOptions {
+  // The name after '@' of the snapshot taken for the backup, e.g.
+  // "stowage-<backup>". Empty: "stowage-<unix seconds>". It must not exist.
+  std::string snapshot_name;
+  std::vector<std::string> tags;  // added to the zfs.* tags
+  bool keep_local_snapshot = false;
+  Progress* progress = nullptr;
+};
+
+struct ZfsBackupResult {
+  Snapshot snapshot;          // the repository snapshot of the full send stream
+  std::string local_snapshot; // "pool/ds@name" if kept, else ""
+  std::map<std::string, std::string> properties;  // the locally set properties recorded
+};
+
+// zfs snapshot DATASET@NAME; zfs send DATASET@NAME | backup_stream; the
+// local snapshot is destroyed afterwards (also on failure) unless kept.
+Result<ZfsBackupResult> backup_zfs_dataset(Repository& repo, const std::string& dataset,
+                                           const ZfsBackupOptions& options);
+
+// Whether snapshot is a ZFS backup (a stream snapshot with a zfs.dataset tag).
+bool is_zfs_backup(const Snapshot& snapshot);
+// The recorded properties of a ZFS backup (from its zfs.prop.* tags).
+std::map<std::string, std::string> zfs_backup_properties(const Snapshot& snapshot);
+
+// restore_stream | zfs receive TARGET. The target must not exist; its parent
+// must. Then the recorded properties are set on it (except mountpoint and
+// creation-time-only ones, see docs/engines.md), and the snapshot the stream
+// carried is destroyed, leaving a plain dataset. A failed receive leaves no
+// target behind.
+Status restore_zfs_dataset(Repository& repo, const Snapshot& snapshot, const std::string& target_dataset,
+                           Progress* progress);
+
+// Local snapshots. Clones a kept snapshot ("pool/ds@name") into a new
+// dataset (restore "as a clone": instant, shares blocks with the snapshot).
+Status clone_zfs_snapshot(const std::string& snapshot, const std::string& target_dataset);
+// Destroys a local snapshot (expiry). Refuses a name without '@', so a
+// dataset is never destroyed; kNotFound when it does not exist; kConflict
+// when clones depend on it.
+Status destroy_zfs_snapshot(const std::string& snapshot);
+
+}  // namespace stowage::engine
