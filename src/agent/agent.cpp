@@ -240,6 +240,7 @@ Result<Json> Agent::back_up(const Json& item, Progress& progress) {
   request.source = source;
   request.workers = options_.data_workers;
   request.progress = &progress;
+  request.snapshot_name = "stowage-" + control::name_of(item);
   const Json tags = spec.value("tags", Json::object());
   for (const auto& [k, v] : tags.items())
     if (v.is_string()) request.tags.push_back(k + "=" + v.get<std::string>());

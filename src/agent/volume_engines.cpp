@@ -1,6 +1,7 @@
 #include "agent/volume_engines.h"
 
-#include "mover/block.h"
+#include "engine/block_volume.h"
+#include "engine/zfs.h"
 #include "mover/file_backup.h"
 #include "mover/file_restore.h"
 
@@ -34,12 +35,25 @@ Result<VolumeBackupResult> back_up_volume(Repository& repo, const VolumeBackupRe
     return out;
   }
   if (request.method == "Block") {
-    BlockBackupOptions options;
+    engine::BlockVolumeBackupOptions options;
     options.tags = request.tags;
     options.parent = request.parent;
     options.workers = request.workers;
     options.progress = request.progress;
-    out.snapshot = TRY(backup_block(repo, request.source, options));
+    auto done = TRY(engine::backup_block_volume(repo, request.source, options));
+    out.snapshot = std::move(done.snapshot);
+    out.note = done.detail;
+    return out;
+  }
+  if (request.method == "ZFS") {
+    engine::ZfsBackupOptions options;
+    options.snapshot_name = request.snapshot_name;
+    options.tags = request.tags;
+    options.progress = request.progress;
+    auto done = TRY(engine::backup_zfs_dataset(repo, request.source, options));
+    out.snapshot = std::move(done.snapshot);
+    out.note = "zfs send of " + request.source + "@" + request.snapshot_name + ", " +
+               std::to_string(done.properties.size()) + " local properties recorded";
     return out;
   }
   return Error(ErrorCode::kUnsupported, "volume method " + request.method + " is not supported by this agent",
@@ -61,12 +75,17 @@ Result<std::string> restore_volume(Repository& repo, const Snapshot& snapshot, c
   }
   if (request.method == "Block") {
     TRY_STATUS(expect_kind(snapshot, SnapshotKind::kBlock, request.method));
-    BlockRestoreOptions options;
-    options.workers = request.workers;
-    options.progress = request.progress;
     if (request.progress) request.progress->bytes_total = snapshot.size;
-    TRY_STATUS(restore_block(repo, snapshot, request.target, options));
+    TRY_STATUS(engine::restore_block_volume(repo, snapshot, request.target, request.progress));
     return std::string();
+  }
+  if (request.method == "ZFS") {
+    if (!engine::is_zfs_backup(snapshot))
+      return Error(ErrorCode::kInvalidArgument, "snapshot " + snapshot.id.short_hex() + " is not a ZFS backup",
+                   snapshot.id.hex(), "restore it with the method it was backed up with");
+    if (request.progress) request.progress->bytes_total = snapshot.size;
+    TRY_STATUS(engine::restore_zfs_dataset(repo, snapshot, request.target, request.progress));
+    return "received into dataset " + request.target;
   }
   return Error(ErrorCode::kUnsupported, "volume method " + request.method + " is not supported by this agent",
                request.target, "");

@@ -18,6 +18,7 @@ struct VolumeBackupRequest {
   std::string source;  // a directory, a device or image, a dataset
   std::vector<std::string> tags;
   std::optional<ObjectId> parent;
+  std::string snapshot_name;  // ZFS: the local snapshot taken for the backup (after '@')
   size_t workers = 2;
   Progress* progress = nullptr;
 };
