@@ -3,6 +3,7 @@
 #include "control/backup_runner.h"
 #include "control/operation_log.h"
 #include "control/resources.h"
+#include "control/volume_work.h"
 #include "util/clock.h"
 
 namespace stowage::control {
@@ -173,6 +174,29 @@ void BackupController::finalize(const Json& backup) {
   if (location.value()->settings().read_only) {
     context_.events.normal(backup, "DataKept", "location " + location_name + " is ReadOnly: the backup's data stays in it");
   } else {
+    // The volumes' snapshots in the repository first (their data is freed by
+    // the next prune), then the backup's own objects.
+    if (auto stored = location.value()->read_backup(name, true); stored.ok()) {
+      auto records = read_volume_records(*location.value(), stored.value());
+      if (!records.ok()) {
+        context_.events.warning(backup, "DeletionPending", "reading the backup's volume list failed: " + records.error().to_string());
+        return;
+      }
+      Repository& repo = location.value()->repository();
+      for (const auto& record : records.value()) {
+        if (record.snapshot_id.empty()) continue;
+        auto id = repo.resolve_snapshot(record.snapshot_id);
+        if (!id.ok()) continue;  // gone already (an earlier, interrupted deletion)
+        Status forgotten = repo.remove_snapshot(id.value());
+        if (!forgotten.ok()) {
+          context_.events.warning(backup, "DeletionPending", "forgetting volume snapshot " + record.snapshot_id +
+                                                                 " failed: " + forgotten.error().to_string());
+          return;
+        }
+      }
+      if (!records.value().empty())
+        context_.log.info("forgot the backup's volume snapshots", {{"backup", name}, {"snapshots", std::to_string(records.value().size())}});
+    }
     Status removed = location.value()->delete_backup(name);
     if (!removed.ok()) {
       context_.events.warning(backup, "DeletionPending", "deleting the data failed: " + removed.error().to_string());

@@ -127,25 +127,13 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
 
   // The volumes the backup holds data of, by pod ("ns/name").
   std::map<std::string, std::vector<VolumeRecord>> volumes_of_pod;
-  if (stored.value().manifest) {
-    auto reader = location_.open_backup_object(stored.value(), BackupObject::kVolumeInfo, kMaxItemListBytes);
-    if (!reader.ok() && reader.error().code() != ErrorCode::kNotFound)
-      return failed_status(status, log_, "Failed", "the volume list of backup " + backup_name + ": " + reader.error().to_string());
-    if (reader.ok()) {
-      auto gz = backupstore::read_remaining(*reader.value());
-      auto text = gz.ok() ? archive::gzip_decompress(gz.value(), kMaxItemListBytes, reader.value()->key())
-                          : Result<Bytes>(gz.error());
-      Json info = text.ok() ? Json::parse(text.value().begin(), text.value().end(), nullptr, false) : Json();
-      if (!text.ok() || !info.is_array())
-        return failed_status(status, log_, "Failed", "the volume list of backup " + backup_name + " cannot be read" +
-                                                       (text.ok() ? std::string() : ": " + text.error().to_string()));
-      for (const auto& entry : info) {
-        if (!entry.is_object()) continue;
-        VolumeRecord record = VolumeRecord::from_json(entry);
-        if (record.phase == "Completed" && !record.snapshot_id.empty())
-          volumes_of_pod[record.namespace_name + "/" + record.pod].push_back(record);
-      }
-    }
+  {
+    auto records = read_volume_records(location_, stored.value());
+    if (!records.ok())
+      return failed_status(status, log_, "Failed", "the volume list of backup " + backup_name + ": " + records.error().to_string());
+    for (const auto& record : records.value())
+      if (record.phase == "Completed" && !record.snapshot_id.empty())
+        volumes_of_pod[record.namespace_name + "/" + record.pod].push_back(record);
   }
 
   auto spool_result = ItemSpool::create();

@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "archive/gzip.h"
 #include "control/controller_context.h"
 #include "control/resources.h"
 #include "kube/dynamic_client.h"
@@ -16,6 +17,7 @@ namespace {
 
 constexpr auto kPoll = std::chrono::milliseconds(1000);
 constexpr auto kDefaultItemTimeout = std::chrono::hours(4);
+constexpr uint64_t kMaxVolumeInfoBytes = 64ull << 20;
 
 bool final_phase(const std::string& phase) { return phase == "Completed" || phase == "Failed" || phase == "Canceled"; }
 
@@ -77,6 +79,26 @@ void add_restore_wait(Json& pod, const std::vector<std::string>& volumes, const 
   Json init = Json::array({container});
   for (const auto& c : spec.value("initContainers", Json::array())) init.push_back(c);
   spec["initContainers"] = init;
+}
+
+Result<std::vector<VolumeRecord>> read_volume_records(backupstore::BackupLocation& location,
+                                                      const backupstore::StoredBackup& backup) {
+  std::vector<VolumeRecord> out;
+  if (!backup.manifest) return out;
+  auto reader = location.open_backup_object(backup, backupstore::BackupObject::kVolumeInfo, kMaxVolumeInfoBytes);
+  if (!reader.ok()) {
+    if (reader.error().code() == ErrorCode::kNotFound) return out;
+    return reader.error();
+  }
+  Bytes gz = TRY(backupstore::read_remaining(*reader.value()));
+  Bytes text = TRY(archive::gzip_decompress(gz, kMaxVolumeInfoBytes, reader.value()->key()));
+  Json info = Json::parse(text.begin(), text.end(), nullptr, false);
+  if (!info.is_array())
+    return Error(ErrorCode::kCorrupt, "the volume list of backup " + backup.name + " is not a JSON array",
+                 reader.value()->key(), "");
+  for (const auto& entry : info)
+    if (entry.is_object()) out.push_back(VolumeRecord::from_json(entry));
+  return out;
 }
 
 std::chrono::steady_clock::duration item_timeout(const Json& spec, std::vector<std::string>& problems) {

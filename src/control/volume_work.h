@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backupstore/backup_location.h"
 #include "control/operation_log.h"
 #include "control/pod_volumes.h"
 #include "kube/api_client.h"
@@ -76,6 +77,11 @@ class VolumeWork {
   std::string namespace_;
   OperationLog& log_;
 };
+
+// The volume records a backup stored (none for backups without them: older
+// ones, Velero's). Read through the manifest like every backup object.
+Result<std::vector<VolumeRecord>> read_volume_records(backupstore::BackupLocation& location,
+                                                      const backupstore::StoredBackup& backup);
 
 // spec.itemOperationTimeout, a Go duration (4h when unset).
 std::chrono::steady_clock::duration item_timeout(const nlohmann::json& spec, std::vector<std::string>& problems);
