@@ -142,7 +142,8 @@ def world(binary, tmp_path_factory):  # noqa: F811
     os.makedirs(app["pvdir"])
     kubelet = KubeletVolumes(kubectl, app["ns"], str(kubelet_root))
     w = {"env": env, "kubectl": kubectl, "cluster": cluster, "app": app, "work": work, "kubelet": kubelet,
-         "kubelet_root": kubelet_root, "binary": binary}
+         "kubelet_root": kubelet_root, "binary": binary,
+         "repository": minio_url(env, f"kube-vol-{ident}/repository"), "password": password}
     yield w
     kubelet.stop.set()
     cluster.stop_agent("node-a")
@@ -283,6 +284,29 @@ spec:
     failed = k.wait_until("the exhausted item to fail", lambda: (lambda s: s if s.get("phase") == "Failed" else None)(
         k.get("volumebackups.stowage.io", "-n", ns, "vb-exhausted").get("status", {})), timeout=120)
     assert "stopped during this work 3 times" in failed["message"], failed
+
+
+def repository_snapshots(w):
+    result = subprocess.run([w["binary"], "-o", "json", "--repo", w["repository"], "--password-file", str(w["password"]),
+                             "snapshot", "list"], env=w["env"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return {s["id"] for s in json.loads(result.stdout)}
+
+
+def test_deleting_a_backup_forgets_its_volume_snapshots(world):
+    k, c = world["kubectl"], world["cluster"]
+    items = volume_items(world, "volumebackups.stowage.io", "stowage.io/backup-name=v1")
+    ids = {i["status"]["snapshotID"] for i in items}
+    assert len(ids) == 2
+    before = repository_snapshots(world)
+    assert ids <= before, (ids, before)
+    c.run("backup", "delete", "v1")
+    k.wait_until("backup v1 to be gone", lambda: c.run("backup", "get", "v1", check=False).returncode != 0, timeout=120)
+    after = repository_snapshots(world)
+    assert not (ids & after) and after == before - ids, (ids, before, after)
+    # Its work items go with it (owner references; the garbage collector removes them).
+    k.wait_until("v1's VolumeBackups to be collected",
+                 lambda: not volume_items(world, "volumebackups.stowage.io", "stowage.io/backup-name=v1"), timeout=120)
 
 
 def test_agent_metrics_and_lease(world):
