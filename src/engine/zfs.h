@@ -1,9 +1,9 @@
 // Local PV ZFS: one dataset per volume, backed up with the `zfs` command.
 //
 // Every stored backup is a FULL `zfs send` stream of a snapshot taken for the
-// backup, cut into content-defined chunks by the repository's chunker
-// (backup_stream), so each backup restores on its own with one `zfs receive`,
-// whatever older backups have expired (no incremental chains to keep alive).
+// backup, stored as a stream snapshot (mover/stream.h), so each backup
+// restores on its own with one `zfs receive`, whatever older backups have
+// expired (no incremental chains to keep alive).
 // The stream is cut along its records (engine/zfs_stream.h): every block a
 // DRR_WRITE record carries becomes a chunk of its own, apart from the record
 // headers (which carry the snapshot's guid and so differ in every stream), so
@@ -66,8 +66,9 @@ struct ZfsBackupResult {
   ZfsStreamStats stream;
 };
 
-// zfs snapshot DATASET@NAME; zfs send DATASET@NAME | backup_stream; the
-// local snapshot is destroyed afterwards (also on failure) unless kept.
+// zfs snapshot DATASET@NAME; zfs send DATASET@NAME into a stream snapshot
+// cut along the stream's records (StreamWriter + ZfsStreamParser); the local
+// snapshot is destroyed afterwards (also on failure) unless kept.
 Result<ZfsBackupResult> backup_zfs_dataset(Repository& repo, const std::string& dataset,
                                            const ZfsBackupOptions& options);
 
