@@ -37,7 +37,7 @@ max_len_of() {
     location) echo 1024 ;;
     extents) echo 2048 ;;
     config | key_slot | aead) echo 4096 ;;
-    snapshot | pack_trailer | chunk_list) echo 8192 ;;
+    snapshot | pack_trailer | chunk_list | zfs_stream) echo 8192 ;;
     index | tree | archive) echo 16384 ;;
     decompress) echo 65536 ;;
     *) echo 4096 ;;

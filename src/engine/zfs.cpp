@@ -1,6 +1,10 @@
 #include "engine/zfs.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <set>
 
 #include "mover/stream.h"
@@ -167,6 +171,38 @@ Result<std::string> zfs_mountpoint(const std::string& dataset) {
   return out;
 }
 
+namespace {
+
+// The send stream into a stream snapshot, cut along its records: every
+// DRR_WRITE payload (a block) is chunked on its own, apart from the headers
+// around it, so an unchanged block yields the same chunk in every full
+// stream (docs/engines.md, "Record-aligned chunks").
+Result<Snapshot> backup_send_stream(Repository& repo, int fd, const StreamBackupOptions& options,
+                                    ZfsStreamParser& parser) {
+  StreamWriter out(repo, options);
+  Bytes buf(4 << 20);
+  std::vector<ZfsPiece> pieces;
+  for (;;) {
+    ssize_t n = read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      return Error(ErrorCode::kIo, std::string("reading the send stream failed: ") + strerror(errno), options.name);
+    if (n == 0) break;
+    pieces.clear();
+    parser.feed(ByteView(buf.data(), size_t(n)), pieces);
+    size_t at = 0;
+    for (const auto& piece : pieces) {
+      TRY_STATUS(out.write(ByteView(buf.data() + at, piece.length)));
+      at += piece.length;
+      if (piece.cut_after) TRY_STATUS(out.cut());
+    }
+  }
+  parser.finish();
+  return out.finish();
+}
+
+}  // namespace
+
 Result<ZfsBackupResult> backup_zfs_dataset(Repository& repo, const std::string& dataset,
                                            const ZfsBackupOptions& options) {
   TRY_STATUS(validate_dataset_name(dataset));
@@ -204,7 +240,9 @@ Result<ZfsBackupResult> backup_zfs_dataset(Repository& repo, const std::string& 
   so.name = local;
   so.tags = std::move(tags);
   so.progress = options.progress;
-  auto snap = backup_stream(repo, send->fd(), so);
+  ZfsStreamParser parser;
+  auto snap = backup_send_stream(repo, send->fd(), so, parser);
+  result.stream = parser.stats();
   if (!snap.ok()) {
     send->kill();
     (void)send->wait();

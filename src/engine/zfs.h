@@ -1,12 +1,14 @@
 // Local PV ZFS: one dataset per volume, backed up with the `zfs` command.
 //
 // Every stored backup is a FULL `zfs send` stream of a snapshot taken for the
-// backup, cut into content-defined chunks by the repository's chunker
-// (backup_stream), so each backup restores on its own with one `zfs receive`,
-// whatever older backups have expired (no incremental chains to keep alive).
-// The intent is that unchanged data in successive full streams cuts into the
-// same chunks; it does NOT yet, because every record header carries the
-// snapshot's guid (docs/engines.md, "Known limitation").
+// backup, stored as a stream snapshot (mover/stream.h), so each backup
+// restores on its own with one `zfs receive`, whatever older backups have
+// expired (no incremental chains to keep alive).
+// The stream is cut along its records (engine/zfs_stream.h): every block a
+// DRR_WRITE record carries becomes a chunk of its own, apart from the record
+// headers (which carry the snapshot's guid and so differ in every stream), so
+// unchanged blocks deduplicate across successive full streams
+// (docs/engines.md, "Record-aligned chunks").
 //
 // The dataset's locally set properties (quota, recordsize, compression, …)
 // are recorded as snapshot tags "zfs.prop.<name>=<value>" next to
@@ -18,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/zfs_stream.h"
 #include "repo/repository.h"
 #include "util/progress.h"
 
@@ -58,10 +61,14 @@ struct ZfsBackupResult {
   Snapshot snapshot;          // the repository snapshot of the full send stream
   std::string local_snapshot; // "pool/ds@name" if kept, else ""
   std::map<std::string, std::string> properties;  // the locally set properties recorded
+  // What the send stream held: records, block bytes, and whether (why) the
+  // parser fell back to plain content-defined chunks for part of it.
+  ZfsStreamStats stream;
 };
 
-// zfs snapshot DATASET@NAME; zfs send DATASET@NAME | backup_stream; the
-// local snapshot is destroyed afterwards (also on failure) unless kept.
+// zfs snapshot DATASET@NAME; zfs send DATASET@NAME into a stream snapshot
+// cut along the stream's records (StreamWriter + ZfsStreamParser); the local
+// snapshot is destroyed afterwards (also on failure) unless kept.
 Result<ZfsBackupResult> backup_zfs_dataset(Repository& repo, const std::string& dataset,
                                            const ZfsBackupOptions& options);
 

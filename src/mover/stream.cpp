@@ -15,49 +15,95 @@
 
 namespace stowage {
 
-Result<Snapshot> backup_stream(Repository& repo, int fd, const StreamBackupOptions& options) {
-  SnapshotWriter writer(repo, SnapshotKind::kStream, options.name, options.tags, options.parent);
-  StreamChunker chunker(repo.chunker());
-  std::vector<ChunkRef> refs;
-  uint64_t total = 0;
-  Bytes buf(4 << 20);
-  {
-    WorkQueue queue(options.workers ? options.workers : default_workers(), 4);
-    auto emit = [&](Bytes&& chunk) {
-      ChunkRef ref{repo.blob_id(chunk), uint32_t(chunk.size())};
-      refs.push_back(ref);
-      if (!repo.has_blob(ref.id)) {
-        auto data = std::make_shared<Bytes>(std::move(chunk));
-        queue.submit([&repo, &queue, ref, data]() -> Status {
-          if (queue.failed()) return ok_status();
-          auto saved = repo.save_blob(BlobType::kData, ref.id, *data);
-          if (!saved.ok()) return std::move(saved).error();
-          return ok_status();
-        });
-      }
-    };
-    Bytes chunk;
-    for (;;) {
-      ssize_t n = read(fd, buf.data(), buf.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Error(ErrorCode::kIo, std::string("reading the stream failed: ") + strerror(errno), options.name);
-      if (n == 0) break;
-      total += uint64_t(n);
-      if (options.progress) options.progress->bytes_done += uint64_t(n);
-      chunker.feed(ByteView(buf.data(), size_t(n)));
-      while (chunker.next(chunk)) emit(std::move(chunk));
-      if (queue.failed()) break;
-    }
-    chunker.finish();
-    while (chunker.next(chunk)) emit(std::move(chunk));
-    TRY_STATUS(queue.wait());
+class StreamWriter::Impl {
+ public:
+  Impl(Repository& repo, const StreamBackupOptions& options)
+      : repo_(repo),
+        options_(options),
+        writer_(repo, SnapshotKind::kStream, options.name, options.tags, options.parent),
+        queue_(std::make_unique<WorkQueue>(options.workers ? options.workers : default_workers(), 4)) {
+    chunker_.emplace(repo.chunker());
   }
-  Snapshot& snap = writer.snapshot();
-  snap.root = TRY(save_chunk_list(repo, refs, total));
-  snap.size = total;
-  snap.summary.bytes = total;
-  snap.summary.bytes_read = total;
-  return writer.finish();
+
+  Status write(ByteView data) {
+    if (queue_->failed()) return queue_->wait();
+    total_ += data.size();
+    if (options_.progress) options_.progress->bytes_done += data.size();
+    chunker_->feed(data);
+    drain();
+    return ok_status();
+  }
+
+  Status cut() {
+    if (queue_->failed()) return queue_->wait();
+    chunker_->finish();
+    drain();
+    chunker_.emplace(repo_.chunker());
+    return ok_status();
+  }
+
+  Result<Snapshot> finish() {
+    chunker_->finish();
+    drain();
+    Status waited = queue_->wait();
+    queue_.reset();
+    TRY_STATUS(std::move(waited));
+    Snapshot& snap = writer_.snapshot();
+    snap.root = TRY(save_chunk_list(repo_, refs_, total_));
+    snap.size = total_;
+    snap.summary.bytes = total_;
+    snap.summary.bytes_read = total_;
+    return writer_.finish();
+  }
+
+ private:
+  void drain() {
+    while (chunker_->next(chunk_)) emit(std::move(chunk_));
+  }
+
+  void emit(Bytes&& chunk) {
+    ChunkRef ref{repo_.blob_id(chunk), uint32_t(chunk.size())};
+    refs_.push_back(ref);
+    if (repo_.has_blob(ref.id)) return;
+    auto data = std::make_shared<Bytes>(std::move(chunk));
+    Repository& repo = repo_;
+    WorkQueue& queue = *queue_;
+    queue.submit([&repo, &queue, ref, data]() -> Status {
+      if (queue.failed()) return ok_status();
+      auto saved = repo.save_blob(BlobType::kData, ref.id, *data);
+      if (!saved.ok()) return std::move(saved).error();
+      return ok_status();
+    });
+  }
+
+  Repository& repo_;
+  StreamBackupOptions options_;
+  SnapshotWriter writer_;
+  std::optional<StreamChunker> chunker_;
+  std::vector<ChunkRef> refs_;
+  uint64_t total_ = 0;
+  Bytes chunk_;
+  std::unique_ptr<WorkQueue> queue_;  // last: destroyed (joined) first
+};
+
+StreamWriter::StreamWriter(Repository& repo, const StreamBackupOptions& options)
+    : impl_(std::make_unique<Impl>(repo, options)) {}
+StreamWriter::~StreamWriter() = default;
+Status StreamWriter::write(ByteView data) { return impl_->write(data); }
+Status StreamWriter::cut() { return impl_->cut(); }
+Result<Snapshot> StreamWriter::finish() { return impl_->finish(); }
+
+Result<Snapshot> backup_stream(Repository& repo, int fd, const StreamBackupOptions& options) {
+  StreamWriter out(repo, options);
+  Bytes buf(4 << 20);
+  for (;;) {
+    ssize_t n = read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error(ErrorCode::kIo, std::string("reading the stream failed: ") + strerror(errno), options.name);
+    if (n == 0) break;
+    TRY_STATUS(out.write(ByteView(buf.data(), size_t(n))));
+  }
+  return out.finish();
 }
 
 Status restore_stream(Repository& repo, const Snapshot& snap, int fd, const StreamRestoreOptions& options) {

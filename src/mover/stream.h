@@ -2,6 +2,7 @@
 // into content-defined chunks, so successive full streams deduplicate.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +21,34 @@ struct StreamBackupOptions {
 };
 
 Result<Snapshot> backup_stream(Repository& repo, int fd, const StreamBackupOptions& options);
+
+// A stream snapshot written from pieces, for callers that know where the
+// stream's structure lies (engine/zfs_stream.h): the bytes given to write()
+// are cut into content-defined chunks as backup_stream does, and cut() ends
+// the current chunk there, an externally chosen boundary (the next bytes
+// start a new chunk and a fresh run of the chunker). The stored snapshot is
+// exactly what backup_stream stores — a chunk list that restore_stream
+// concatenates — only its chunk boundaries differ. Nothing is saved as a
+// snapshot unless finish() succeeds (chunks already saved stay, as blobs
+// prune removes).
+class StreamWriter {
+ public:
+  StreamWriter(Repository& repo, const StreamBackupOptions& options);
+  ~StreamWriter();
+  StreamWriter(const StreamWriter&) = delete;
+  StreamWriter& operator=(const StreamWriter&) = delete;
+
+  // Appends bytes to the stream. Fails once saving a chunk has failed.
+  Status write(ByteView data);
+  // Ends the current chunk here (nothing happens at a chunk boundary).
+  Status cut();
+  // Ends the stream and saves the snapshot. Call once.
+  Result<Snapshot> finish();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 struct StreamRestoreOptions {
   size_t prefetch = 8;  // chunks loaded ahead of the writer

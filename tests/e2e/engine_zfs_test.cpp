@@ -11,12 +11,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <random>
 #include <thread>
 
 #include "../unit/repo/repo_test_support.h"
 #include "engine/zfs.h"
+#include "engine/zfs_stream.h"
 #include "mover/stream.h"
 #include "store/fs_store.h"
 #include "util/process.h"
@@ -181,7 +183,10 @@ TEST_F(ZfsEngineTest, FullStreamsDeduplicateAndEachRestoresWithItsProperties) {
   auto b2 = backup_zfs_dataset(*repo_, ds, o2);
   ASSERT_TRUE(b2.ok()) << b2.error().to_string();
   EXPECT_GT(b2->snapshot.size, uint64_t(6 << 20));  // a full stream again
-  // How much of it is new: see DISABLED_SecondFullStreamStoresLittleNewData.
+  // The patched 64 KiB and the record headers are new, the rest is not (more
+  // in SecondFullStreamStoresLittleNewData).
+  EXPECT_LT(b2->snapshot.summary.bytes_new, b2->snapshot.size / 10)
+      << b2->snapshot.summary.bytes_new << " new bytes of " << b2->snapshot.size;
 
   // Each restores on its own, bit for bit, with the recorded properties.
   std::string r1 = base_ + "/restored1", r2 = base_ + "/restored2";
@@ -211,26 +216,100 @@ TEST_F(ZfsEngineTest, FullStreamsDeduplicateAndEachRestoresWithItsProperties) {
   EXPECT_EQ(tree_of(mountpoint(r3)), expected1);
 }
 
-// KNOWN FAILURE, disabled: every record header of a `zfs send` stream carries
-// the snapshot's guid (drr_toguid), so with records (16 KiB here, up to
-// 128 KiB) no larger than the repository's chunks, no chunk of a second full
-// stream matches the first and everything is stored again (measured: 6.75 MB
-// new of a 6.75 MB stream). The fix is a record-aware cut of the stream
-// (docs/engines.md, "Known limitation"); enable this test with it.
-TEST_F(ZfsEngineTest, DISABLED_SecondFullStreamStoresLittleNewData) {
+// Successive full streams deduplicate: the stream is cut along its records,
+// so each 16 KiB block is a chunk of its own and only the record headers
+// (312 bytes per record, carrying the snapshot's guid) are new when the data
+// did not change.
+TEST_F(ZfsEngineTest, SecondFullStreamStoresLittleNewData) {
   std::string ds = create("vol", {"-o", "recordsize=16K"});
   std::string mp = mountpoint(ds);
   fill(mp);
+  write_file(mp + "/other.bin", random_bytes(4 << 20, 4));
   auto b1 = backup_zfs_dataset(*repo_, ds, {});
   ASSERT_TRUE(b1.ok()) << b1.error().to_string();
-  write_file(mp + "/docs/new.txt", "added after the first backup\n");
+  const auto& st = b1->stream;
+  EXPECT_EQ(st.opaque_reason, "") << "zfs-fuse's stream must parse to its end";
+  EXPECT_EQ(st.opaque_bytes, 0u);
+  EXPECT_EQ(st.bytes, b1->snapshot.size);
+  EXPECT_GE(st.data_bytes, uint64_t(10 << 20));
+  EXPECT_GE(st.write_records, uint64_t((10 << 20) / 16384));
+  EXPECT_GT(b1->snapshot.summary.bytes_new, uint64_t(10 << 20));
+
+  // Nothing changed: only the record headers are new.
   ZfsBackupOptions o2;
   o2.snapshot_name = "second";
   auto b2 = backup_zfs_dataset(*repo_, ds, o2);
   ASSERT_TRUE(b2.ok()) << b2.error().to_string();
-  EXPECT_GT(b1->snapshot.summary.bytes_new, uint64_t(6 << 20));
-  EXPECT_LT(b2->snapshot.summary.bytes_new, b1->snapshot.summary.bytes_new / 8)
-      << "second full stream stored " << b2->snapshot.summary.bytes_new << " new bytes of " << b2->snapshot.size;
+  const uint64_t size2 = b2->snapshot.size, new2 = b2->snapshot.summary.bytes_new;
+  std::cout << "[ measure  ] unchanged: " << new2 << " new bytes of a " << size2 << "-byte stream ("
+            << b2->stream.records << " records, " << b2->stream.write_records << " writes)\n";
+  EXPECT_LT(new2, size2 / 10) << "second full stream stored " << new2 << " new bytes of " << size2;
+  EXPECT_LE(new2, b2->stream.records * kZfsRecordHeaderSize + 65536) << "more than the headers are new";
+
+  // One 4 MiB file rewritten: about that much is new, plus the headers.
+  write_file(mp + "/other.bin", random_bytes(4 << 20, 5));
+  ZfsBackupOptions o3;
+  o3.snapshot_name = "third";
+  auto b3 = backup_zfs_dataset(*repo_, ds, o3);
+  ASSERT_TRUE(b3.ok()) << b3.error().to_string();
+  const uint64_t size3 = b3->snapshot.size, new3 = b3->snapshot.summary.bytes_new;
+  std::cout << "[ measure  ] one 4 MiB file rewritten: " << new3 << " new bytes of a " << size3
+            << "-byte stream\n";
+  EXPECT_GE(new3, uint64_t(4 << 20));
+  EXPECT_LT(new3, uint64_t(4 << 20) + size3 / 10);
+
+  // Each restores on its own to the data it was taken of.
+  std::string r1 = base_ + "/restored1";
+  auto restored = restore_zfs_dataset(*repo_, b1->snapshot, r1, nullptr);
+  ASSERT_TRUE(restored.ok()) << restored.error().to_string();
+  EXPECT_EQ(read_file(mountpoint(r1) + "/other.bin"), random_bytes(4 << 20, 4));
+  std::string r3 = base_ + "/restored3";
+  restored = restore_zfs_dataset(*repo_, b3->snapshot, r3, nullptr);
+  ASSERT_TRUE(restored.ok()) << restored.error().to_string();
+  EXPECT_EQ(tree_of(mountpoint(r3)), tree_of(mp));
+}
+
+// restore_stream yields exactly the bytes `zfs send` produced, although the
+// stream was cut along its records.
+TEST_F(ZfsEngineTest, RestoredStreamIsTheSentStreamByteForByte) {
+  std::string ds = create("vol", {"-o", "recordsize=16K"});
+  fill(mountpoint(ds));
+  ZfsBackupOptions o;
+  o.snapshot_name = "rt";
+  o.keep_local_snapshot = true;
+  auto b = backup_zfs_dataset(*repo_, ds, o);
+  ASSERT_TRUE(b.ok()) << b.error().to_string();
+  EXPECT_EQ(b->stream.opaque_reason, "");
+
+  ProcessOptions po;
+  po.max_stdout = 64 << 20;
+  std::string sent[2];
+  for (auto& s : sent) {
+    auto r = run_process({"zfs", "send", b->local_snapshot}, po);
+    ASSERT_TRUE(r.ok() && r->succeeded()) << (r.ok() ? r->describe() : r.error().to_string());
+    ASSERT_FALSE(r->stdout_truncated);
+    s = r->out;
+  }
+  ASSERT_EQ(sent[0], sent[1]) << "two sends of one snapshot differ; the comparison below means nothing";
+  ASSERT_EQ(sent[0].size(), b->snapshot.size);
+
+  std::string file = root_ + "/restored.stream";
+  int fd = open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(fd, 0);
+  auto st = restore_stream(*repo_, b->snapshot, fd, {});
+  close(fd);
+  ASSERT_TRUE(st.ok()) << st.error().to_string();
+  std::string restored = read_file(file);
+  EXPECT_EQ(restored.size(), sent[0].size());
+  EXPECT_TRUE(restored == sent[0]) << "the restored stream differs from the sent one";
+
+  // The parser sees the same structure in the sent bytes.
+  ZfsStreamStats stats;
+  auto pieces = zfs_stream_pieces(ByteView(reinterpret_cast<const uint8_t*>(sent[0].data()), sent[0].size()), &stats);
+  EXPECT_EQ(stats.opaque_bytes, 0u);
+  EXPECT_EQ(stats.data_bytes, b->stream.data_bytes);
+  EXPECT_EQ(stats.records, b->stream.records);
+  ASSERT_TRUE(destroy_zfs_snapshot(b->local_snapshot).ok());
 }
 
 TEST_F(ZfsEngineTest, KeptSnapshotClonesAndExpires) {

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -14,6 +15,7 @@
 
 #include "../repo/repo_test_support.h"
 #include "mover/block.h"
+#include "mover/chunk_list.h"
 #include "mover/file_backup.h"
 #include "mover/file_restore.h"
 #include "mover/stream.h"
@@ -280,6 +282,50 @@ TEST_F(MoverTest, StreamRoundTripAndDedupBetweenSimilarStreams) {
   ASSERT_TRUE(restore_stream(*repo_, *second, fd, {}).ok());
   close(fd);
   EXPECT_EQ(read(out_path), changed);
+}
+
+// StreamWriter: chunks end at every cut() (and the chunker splits what is
+// longer than its maximum); the snapshot restores as the plain concatenation.
+TEST_F(MoverTest, StreamWriterCutsWhereToldAndRestoresTheConcatenation) {
+  const std::vector<std::string> parts = {std::string(312, 'h'), random_text(16384, 1), std::string(312, 'i'),
+                                          random_text(600 << 10, 2), "tail"};
+  StreamBackupOptions o;
+  o.name = "pieces";
+  StreamWriter w(*repo_, o);
+  std::string all;
+  std::vector<uint64_t> cuts;
+  for (const auto& part : parts) {
+    // Fed in two pieces, to show that cuts, not writes, end chunks.
+    size_t half = part.size() / 2;
+    ASSERT_TRUE(w.write(ByteView(reinterpret_cast<const uint8_t*>(part.data()), half)).ok());
+    ASSERT_TRUE(w.write(ByteView(reinterpret_cast<const uint8_t*>(part.data()) + half, part.size() - half)).ok());
+    ASSERT_TRUE(w.cut().ok());
+    ASSERT_TRUE(w.cut().ok());  // a cut at a boundary changes nothing
+    all += part;
+    cuts.push_back(all.size());
+  }
+  auto snap = w.finish();
+  ASSERT_TRUE(snap.ok()) << snap.error().to_string();
+  EXPECT_EQ(snap->kind, SnapshotKind::kStream);
+  EXPECT_EQ(snap->size, all.size());
+  uint64_t size = 0;
+  auto refs = load_chunk_list(*repo_, snap->root, &size);
+  ASSERT_TRUE(refs.ok());
+  std::vector<uint64_t> ends;
+  uint64_t at = 0;
+  for (const auto& ref : *refs) {
+    EXPECT_GT(ref.length, 0u);
+    EXPECT_LE(ref.length, repo_->chunker().params().max_size);
+    ends.push_back(at += ref.length);
+  }
+  for (uint64_t cut : cuts) EXPECT_NE(std::find(ends.begin(), ends.end(), cut), ends.end()) << "no chunk ends at " << cut;
+  EXPECT_GE(refs->size(), parts.size() + 2) << "the 600 KiB part is longer than the test repository's 256 KiB chunks";
+
+  std::string out_path = root_ + "/out";
+  int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_TRUE(restore_stream(*repo_, *snap, fd, {}).ok());
+  close(fd);
+  EXPECT_EQ(read(out_path), all);
 }
 
 }  // namespace
