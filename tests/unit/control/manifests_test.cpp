@@ -126,7 +126,10 @@ TEST(Manifests, RenderedInApplyOrderWithDefaults) {
   }
   EXPECT_EQ(kinds, (std::vector<std::string>{"Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole",
                                               "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "DaemonSet"}));
-  EXPECT_EQ(objects.size(), 1u + 7 + 2 + 2 + 2 + 1 + 1 + 1 + 1);
+  // Namespace, CRDs, ServiceAccounts, ClusterRoles, ClusterRoleBindings, Roles and RoleBindings (server's
+  // and agent's), Deployment, DaemonSet.
+  EXPECT_EQ(objects.size(), 1u + 7 + 2 + 2 + 2 + 2 + 2 + 1 + 1);
+  EXPECT_NE(find(objects, "Role", "stowage-agent"), nullptr);
   const json* server = find(objects, "Deployment", "stowage");
   ASSERT_NE(server, nullptr);
   const json& container = (*server)["spec"]["template"]["spec"]["containers"][0];
@@ -181,6 +184,7 @@ TEST(Manifests, SubsetsAndRefusals) {
   EXPECT_EQ(find(objects, "DaemonSet", "stowage-agent"), nullptr);
   EXPECT_EQ(find(objects, "ServiceAccount", "stowage-agent"), nullptr);
   EXPECT_EQ(find(objects, "ClusterRole", "stowage-agent"), nullptr);
+  EXPECT_EQ(find(objects, "Role", "stowage-agent"), nullptr);
   EXPECT_NE(find(objects, "Deployment", "stowage"), nullptr);
 
   RenderOptions bad;
