@@ -12,6 +12,7 @@
 #include "control/resources.h"
 #include "control/restore_runner.h"
 #include "kube/dynamic_client.h"
+#include "control/schedule_controller.h"
 #include "kube/yaml_json.h"
 #include "util/clock.h"
 
@@ -408,14 +409,9 @@ void add_backup_commands(CLI::App& app, KubeFlags& flags, int& code) {
         spec["resourceModifiers"] = parsed.value();
       }
       std::string name = f->name;
-      if (name.empty()) {
-        time_t t = time(nullptr);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        char stamp[32];
-        strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
-        name = (f->from_backup.empty() ? f->from_schedule : f->from_backup) + "-" + stamp;
-      }
+      if (name.empty())
+        name = control::timestamped_name(f->from_backup.empty() ? f->from_schedule : f->from_backup,
+                                         std::chrono::system_clock::now());
       Json object = new_object("Restore", name, session.value().namespace_name, spec);
       if (f->from_velero) object["metadata"]["annotations"][control::kAllowUnverifiedAnnotation] = "true";
       code = create_object(session.value(), resources::restore(), object);

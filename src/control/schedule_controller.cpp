@@ -9,13 +9,13 @@ namespace stowage::control {
 using Json = nlohmann::json;
 using Clock = std::chrono::system_clock;
 
-std::string scheduled_backup_name(const std::string& schedule, Clock::time_point when) {
+std::string timestamped_name(const std::string& prefix, Clock::time_point when) {
   time_t t = Clock::to_time_t(when);
   struct tm tm;
   gmtime_r(&t, &tm);
   char stamp[32];
   strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
-  return schedule + "-" + stamp;
+  return prefix + "-" + stamp;
 }
 
 std::optional<Clock::time_point> ScheduleController::reconcile(const Json& schedule) {
@@ -53,7 +53,7 @@ std::optional<Clock::time_point> ScheduleController::reconcile(const Json& sched
     return due;
   }
   // Due: take the backup.
-  std::string backup_name = scheduled_backup_name(name, now);
+  std::string backup_name = timestamped_name(name, now);
   Json labels = spec.value("template", Json::object()).value("metadata", Json::object()).value("labels", Json::object());
   labels[resources::kScheduleLabel] = name;
   Json template_spec = spec.value("template", Json::object());

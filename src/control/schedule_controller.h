@@ -17,8 +17,9 @@
 
 namespace stowage::control {
 
-// The name of the backup a schedule takes at `when`.
-std::string scheduled_backup_name(const std::string& schedule, std::chrono::system_clock::time_point when);
+// "<prefix>-YYYYMMDDhhmmss" (UTC): the name of the backup a schedule takes
+// at `when`, and the default name of a restore.
+std::string timestamped_name(const std::string& prefix, std::chrono::system_clock::time_point when);
 
 class ScheduleController {
  public:

@@ -132,7 +132,7 @@ Result<ObjectList> DynamicClient::list(const ApiResource& type, const std::strin
 
 Result<Json> DynamicClient::write(const std::string& method, const ApiResource& type, const std::string& namespace_name,
                                   const Json& object, const std::string& subresource, const WriteOptions& options) {
-  const std::string verb = method == "POST" ? "create" : "update";
+  const std::string verb = method == "POST" ? "create" : method == "PATCH" ? "patch" : "update";
   const std::string name = object_name(object);
   if (name.empty() && (method != "POST" || !object.contains("metadata") ||
                        !object["metadata"].contains("generateName"))) {
@@ -145,6 +145,7 @@ Result<Json> DynamicClient::write(const std::string& method, const ApiResource& 
   request.verb = verb;
   request.target = type.ref(namespace_used, name, subresource);
   if (method == "POST") request.path = type.ref(namespace_used).path();  // POST goes to the collection
+  if (method == "PATCH") request.content_type = "application/apply-patch+yaml";  // server-side apply; JSON is YAML
   Query query;
   add_write_options(query, options);
   request.query = query.str();
@@ -192,30 +193,13 @@ Result<Json> DynamicClient::patch(const ApiResource& type, const std::string& na
 
 Result<Json> DynamicClient::apply(const ApiResource& type, const std::string& namespace_name, const Json& object,
                                   const WriteOptions& options) {
-  const std::string name = object_name(object);
-  if (name.empty()) {
-    return Error(ErrorCode::kInvalidArgument, "cannot apply a " + type.qualified_name() + " without metadata.name",
-                 type.qualified_name(), "set metadata.name");
-  }
   if (options.field_manager.empty()) {
+    std::string name = object_name(object);
     return Error(ErrorCode::kInvalidArgument,
                  "cannot apply " + type.qualified_name() + "/" + name + " without a field manager",
                  type.qualified_name() + "/" + name, "set WriteOptions::field_manager (e.g. \"stowage-install\")");
   }
-  std::string namespace_used = TRY(namespace_for(type, namespace_name, &object, "patch", name));
-  ApiRequest request;
-  request.method = "PATCH";
-  request.verb = "patch";
-  request.target = type.ref(namespace_used, name);
-  request.content_type = "application/apply-patch+yaml";  // JSON is YAML
-  Query query;
-  add_write_options(query, options);
-  request.query = query.str();
-  Json body = object;
-  if (!body.contains("apiVersion")) body["apiVersion"] = type.api_version();
-  if (!body.contains("kind")) body["kind"] = type.kind;
-  request.body = body.dump();
-  return client_.send_json(request);
+  return write("PATCH", type, namespace_name, object, "", options);
 }
 
 Status DynamicClient::remove(const ApiResource& type, const std::string& namespace_name, const std::string& name,

@@ -210,7 +210,7 @@ TEST(LocationUrl, FromUrlOrVeleroStyleObjectStorage) {
 
 TEST(Schedules, BackupNamesCarryTheUtcTime) {
   auto when = std::chrono::system_clock::from_time_t(1795564800);  // 2026-11-25T00:00:00Z
-  EXPECT_EQ(scheduled_backup_name("nightly", when + std::chrono::seconds(3723)), "nightly-20261125010203");
+  EXPECT_EQ(timestamped_name("nightly", when + std::chrono::seconds(3723)), "nightly-20261125010203");
 }
 
 TEST(OperationLog, ResultsByNamespaceInVeleroFormat) {
