@@ -482,3 +482,66 @@ def test_velero_written_backups_restore_item_by_item_and_hostile_ones_are_refuse
         reason = status.get("failureReason", "") + c.run("restore", "logs", f"r-{name}", check=False).stdout
         assert needle in reason, (name, status)
     k.run("delete", "namespace", target, "--wait=false")
+
+
+class Zeros:
+    """A file object of n zero bytes, produced as read (tarfile streams it)."""
+
+    def __init__(self, n):
+        self.left = n
+
+    def read(self, size=-1):
+        size = self.left if size < 0 else min(size, self.left)
+        self.left -= size
+        return bytes(size)
+
+
+def server_peak_rss(cluster):
+    with open(f"/proc/{cluster.server.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM for the server")
+
+
+def test_archive_bomb_is_refused_with_bounded_memory(world):
+    """A 2 GiB entry compressed to a few MiB: refused while streaming, naming
+    the entry; the server's peak memory grows by far less than the entry."""
+    import gzip
+    import io
+    import tarfile
+    k, c, app = world["kubectl"], world["cluster"], world["app"]
+    prefix = f"{world['prefix']}-bomb"
+    src = f"bomb-{app['id']}"
+    entry = f"resources/configmaps/namespaces/{src}/bomb.json"
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1) as gz:
+        with tarfile.open(fileobj=gz, mode="w|") as tar:
+            version = tarfile.TarInfo("metadata/version")
+            version.size = 5
+            tar.addfile(version, io.BytesIO(b"1.1.0"))
+            bomb = tarfile.TarInfo(entry)
+            bomb.size = 2 << 30
+            tar.addfile(bomb, Zeros(bomb.size))
+    env = world["env"]
+    s3_request(env, "PUT", f"{prefix}/backups/vb-bomb/vb-bomb.tar.gz", buffer.getvalue())
+    s3_request(env, "PUT", f"{prefix}/backups/vb-bomb/vb-bomb-resource-list.json.gz",
+               gzip.compress(json.dumps({"v1/ConfigMap": [f"{src}/bomb"]}).encode()))
+    s3_request(env, "PUT", f"{prefix}/backups/vb-bomb/velero-backup.json", json.dumps({
+        "apiVersion": "velero.io/v1", "kind": "Backup", "metadata": {"name": "vb-bomb", "namespace": "velero"},
+        "spec": {}, "status": {"phase": "Completed", "version": 1, "formatVersion": "1.1.0"}}).encode())
+    c.run("backup-location", "create", "bombs", "--url", minio_url(env, prefix), "--credentials-file",
+          world["work"] / "credentials", "--password-file", world["work"] / "password", "--archive-format", "Plain",
+          "--validation-frequency", "2s")
+    k.wait_until("the bomb to be synced", lambda: k.get("backups.stowage.io", "-n", c.namespace, "vb-bomb", check=False),
+                 timeout=60)
+    before = server_peak_rss(c)
+    result = c.run("restore", "create", "r-bomb", "--from-backup", "vb-bomb", "--from-velero-backup", "--wait",
+                   check=False, timeout=600)
+    assert result.returncode == 1, result.stderr
+    status = c.json("restore", "get", "r-bomb")["status"]
+    assert "nothing was restored" in status["failureReason"] and "bomb.json" in status["failureReason"], status
+    growth = server_peak_rss(c) - before
+    print(f"server peak memory: {before >> 20} MiB before, grew by {growth >> 20} MiB for a {2 << 30 >> 20} MiB entry")
+    assert growth < 64 << 20, growth
+    assert k.get("namespace", src, check=False) is None
