@@ -236,20 +236,19 @@ Json BackupRunner::run(const Json& backup) {
         log_.warning("pod " + ns + "/" + item.name() + " is not Running; its volumes' data is not backed up", ns);
       continue;
     }
-    bool pre_failed = false;
+    const Json& pod = item.object;  // (clang 14 cannot capture a structured binding)
     auto run_hooks = [&](const char* phase) {
-      auto hooks = backup_hooks(item.object, spec_hooks, phase);
+      auto hooks = backup_hooks(pod, spec_hooks, phase);
       if (!hooks.ok()) {
         log_.error(hooks.error().to_string(), ns);
         return false;
       }
-      HookOutcome outcome = run_exec_hooks(client_, item.object, hooks.value(), phase, log_);
+      HookOutcome outcome = run_exec_hooks(client_, pod, hooks.value(), phase, log_);
       hooks_attempted += outcome.attempted;
       hooks_failed += outcome.failed;
       return !outcome.must_fail;
     };
-    pre_failed = !run_hooks("pre");
-    if (pre_failed) {
+    if (!run_hooks("pre")) {
       // No volumes and no post hooks after a failed pre hook.
       if (!volumes_to_back_up(item.object, default_all_volumes, skipped).empty())
         log_.error("pod " + ns + "/" + item.name() + ": a pre hook failed; its volumes' data is not backed up", ns);
