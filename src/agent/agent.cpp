@@ -14,8 +14,8 @@
 #include "control/location_access.h"
 #include "control/pod_volumes.h"
 #include "control/resources.h"
+#include "control/watch_loop.h"
 #include "kube/dynamic_client.h"
-#include "kube/watch.h"
 #include "util/clock.h"
 #include "util/http_endpoint.h"
 #include "util/metrics.h"
@@ -31,25 +31,6 @@ namespace {
 
 bool final_phase(const std::string& phase) { return phase == "Completed" || phase == "Failed" || phase == "Canceled"; }
 
-// Wakes the reconcile loop.
-class Signal {
- public:
-  void notify() {
-    std::lock_guard lock(mutex_);
-    pending_ = true;
-    cv_.notify_all();
-  }
-  void wait_for(std::chrono::milliseconds timeout, std::stop_token stop) {
-    std::unique_lock lock(mutex_);
-    cv_.wait_for(lock, timeout, [&] { return pending_ || stop.stop_requested(); });
-    pending_ = false;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool pending_ = false;
-};
 
 struct AgentMetrics {
   CounterFamily* items = nullptr;    // stowage_agent_work_items_total{kind,phase}
@@ -415,30 +396,8 @@ Status run_agent(kube::ApiClient& client, const AgentOptions& options, const Log
   list_options.label_selector = std::string(resources::kNodeLabel) + "=" + options.node_name;
   TRY(dynamic.list(resources::volume_backup(), options.namespace_name, list_options));  // CRDs installed, readable?
 
-  Signal signal;
-  std::vector<std::jthread> watchers;
-  for (const auto& type : {resources::volume_backup(), resources::volume_restore()}) {
-    watchers.emplace_back([&, type](std::stop_token watch_stop) {
-      while (!watch_stop.stop_requested()) {
-        kube::WatchOptions watch_options;
-        watch_options.label_selector = list_options.label_selector;
-        auto ended = kube::watch(client, type, options.namespace_name, watch_options,
-                                 [&](const kube::WatchEvent& event) {
-                                   if (event.type != kube::WatchEventType::kBookmark) signal.notify();
-                                   return ok_status();
-                                 },
-                                 watch_stop);
-        if (!ended.ok()) {
-          log.warning("watch of " + type.resource + " ended: " + ended.error().message() + "; watching again in 5 s");
-          std::this_thread::sleep_for(std::chrono::seconds(5));
-        }
-      }
-    });
-  }
-  std::stop_callback stop_watchers(stop, [&] {
-    for (auto& w : watchers) w.request_stop();
-    signal.notify();
-  });
+  control::WatchLoop watch_loop(client, {resources::volume_backup(), resources::volume_restore()},
+                                options.namespace_name, list_options.label_selector, log);
 
   log.info("agent started", {{"node", options.node_name}, {"namespace", options.namespace_name}});
   {
@@ -461,13 +420,12 @@ Status run_agent(kube::ApiClient& client, const AgentOptions& options, const Log
         for (const auto& item : items.value().items) agent.reconcile(type, item, stop);
       }
       if (listed) ready = true;
-      signal.wait_for(listed ? std::min(std::chrono::duration_cast<std::chrono::milliseconds>(options.resync),
+      watch_loop.wait_for(listed ? std::min(std::chrono::duration_cast<std::chrono::milliseconds>(options.resync),
                                         std::chrono::duration_cast<std::chrono::milliseconds>(kLeaseRenewal))
                              : std::chrono::milliseconds(5000),
                       stop);
     }
     log.info("agent stopping; waiting for running work items");
-    for (auto& w : watchers) w.request_stop();
   }
   if (endpoint) endpoint->stop();
   return ok_status();

@@ -3,17 +3,18 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
+#include "agent/agent.h"
+#include "agent/restore_wait.h"
 #include "cli/cluster_commands.h"
 #include "cli/errors.h"
 #include "control/install.h"
 #include "control/location_access.h"
 #include "control/resources.h"
 #include "control/server.h"
-#include "agent/agent.h"
-#include "agent/restore_wait.h"
 #include "kube/dynamic_client.h"
 #include "util/bytes.h"
 
@@ -66,6 +67,17 @@ Result<Logger> make_logger(const std::string& format, const std::string& level_n
 std::stop_source* g_server_stop = nullptr;
 void on_stop_signal(int) {
   if (g_server_stop) g_server_stop->request_stop();
+}
+
+// Runs a long-lived loop (server, agent) until SIGTERM or SIGINT.
+int run_until_signalled(const std::function<Status(std::stop_token)>& loop) {
+  std::stop_source stop;
+  g_server_stop = &stop;
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGINT, on_stop_signal);
+  Status ran = loop(stop.get_token());
+  g_server_stop = nullptr;
+  return ran.ok() ? kExitOk : report(ran.error());
 }
 
 }  // namespace
@@ -141,13 +153,8 @@ void add_admin_commands(CLI::App& app, KubeFlags& flags, int& code) {
       f->options.namespace_name = session.value().namespace_name;
       f->options.resync = std::chrono::seconds(std::max<int64_t>(1, f->resync_seconds));
       f->options.location_check = std::chrono::seconds(std::max<int64_t>(1, f->location_check_seconds));
-      std::stop_source stop;
-      g_server_stop = &stop;
-      std::signal(SIGTERM, on_stop_signal);
-      std::signal(SIGINT, on_stop_signal);
-      Status ran = control::run_server(*session.value().client, f->options, log, stop.get_token());
-      g_server_stop = nullptr;
-      code = ran.ok() ? kExitOk : report(ran.error());
+      code = run_until_signalled(
+          [&](std::stop_token stop) { return control::run_server(*session.value().client, f->options, log, stop); });
     });
   }
 
@@ -183,14 +190,10 @@ void add_admin_commands(CLI::App& app, KubeFlags& flags, int& code) {
       if (!logger.ok()) { code = report(logger.error()); return; }
       f->options.namespace_name = session.value().namespace_name;
       f->options.resync = std::chrono::seconds(std::max<int64_t>(1, f->resync_seconds));
-      std::stop_source stop;
-      g_server_stop = &stop;
-      std::signal(SIGTERM, on_stop_signal);
-      std::signal(SIGINT, on_stop_signal);
-      Status ran = agent::run_agent(*session.value().client, f->options,
-                                    logger.value().with("node", f->options.node_name), stop.get_token());
-      g_server_stop = nullptr;
-      code = ran.ok() ? kExitOk : report(ran.error());
+      code = run_until_signalled([&](std::stop_token stop) {
+        return agent::run_agent(*session.value().client, f->options, logger.value().with("node", f->options.node_name),
+                                stop);
+      });
     });
   }
   {

@@ -8,37 +8,12 @@
 #include "control/resources.h"
 #include "control/restore_controller.h"
 #include "control/schedule_controller.h"
-#include "kube/watch.h"
+#include "control/watch_loop.h"
 #include "util/http_endpoint.h"
 
 namespace stowage::control {
 
 using Json = nlohmann::json;
-
-namespace {
-
-// Wakes the reconcile loop.
-class Signal {
- public:
-  void notify() {
-    std::lock_guard lock(mutex_);
-    pending_ = true;
-    cv_.notify_all();
-  }
-  void wait_for(std::chrono::milliseconds timeout, std::stop_token stop) {
-    std::unique_lock lock(mutex_);
-    cv_.wait_for(lock, timeout, [&] { return pending_ || stop.stop_requested(); });
-    pending_ = false;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool pending_ = false;
-};
-
-
-}  // namespace
 
 Status run_server(kube::ApiClient& client, const ServerOptions& options, const Logger& log, std::stop_token stop) {
   kube::Discovery discovery(client);
@@ -78,30 +53,10 @@ Status run_server(kube::ApiClient& client, const ServerOptions& options, const L
   ScheduleController schedules(context);
   LocationController location_controller(context, options.location_check);
 
-  Signal signal;
-  std::vector<std::jthread> watchers;
-  for (const auto& type : {resources::backup(), resources::restore(), resources::schedule(),
-                           resources::backup_storage_location()}) {
-    watchers.emplace_back([&, type](std::stop_token watch_stop) {
-      while (!watch_stop.stop_requested()) {
-        kube::WatchOptions watch_options;
-        auto ended = kube::watch(client, type, options.namespace_name, watch_options,
-                                 [&](const kube::WatchEvent& event) {
-                                   if (event.type != kube::WatchEventType::kBookmark) signal.notify();
-                                   return ok_status();
-                                 },
-                                 watch_stop);
-        if (!ended.ok()) {
-          log.warning("watch of " + type.resource + " ended: " + ended.error().message() + "; watching again in 5 s");
-          std::this_thread::sleep_for(std::chrono::seconds(5));
-        }
-      }
-    });
-  }
-  std::stop_callback stop_watchers(stop, [&] {
-    for (auto& w : watchers) w.request_stop();
-    signal.notify();
-  });
+  WatchLoop watch_loop(client,
+                       {resources::backup(), resources::restore(), resources::schedule(),
+                        resources::backup_storage_location()},
+                       options.namespace_name, "", log);
 
   log.info("server started", {{"namespace", options.namespace_name}});
   while (!stop.stop_requested()) {
@@ -112,7 +67,7 @@ Status run_server(kube::ApiClient& client, const ServerOptions& options, const L
     auto listed_schedules = dynamic.list(resources::schedule(), options.namespace_name, {});
     if (!listed_locations.ok() || !listed_backups.ok() || !listed_restores.ok() || !listed_schedules.ok()) {
       log.warning("listing stowage objects failed; retrying in 5 s");
-      signal.wait_for(std::chrono::seconds(5), stop);
+      watch_loop.wait_for(std::chrono::seconds(5), stop);
       continue;
     }
     ready = true;
@@ -130,10 +85,9 @@ Status run_server(kube::ApiClient& client, const ServerOptions& options, const L
     }
     // Expiry and location checks need a tick even when nothing changes.
     wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(options.location_check));
-    signal.wait_for(wait, stop);
+    watch_loop.wait_for(wait, stop);
   }
   log.info("server stopping; waiting for running backups and restores");
-  for (auto& w : watchers) w.request_stop();
   (void)backup_workers.wait();
   (void)restore_workers.wait();
   if (endpoint) endpoint->stop();
