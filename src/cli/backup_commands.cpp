@@ -160,6 +160,10 @@ void print_backup_describe(ClusterSession& session, const Json& b) {
          status.value("completionTimestamp", std::string()).c_str(), status.value("expiration", std::string()).c_str());
   Json progress = status.value("progress", Json::object());
   printf("Items:        %d of %d backed up\n", progress.value("itemsBackedUp", 0), progress.value("totalItems", 0));
+  if (status.contains("volumeBackups"))
+    printf("Volumes:      %d backed up, %d failed, of %d (kubectl get volumebackups -l %s=%s)\n",
+           status["volumeBackups"].value("completed", 0), status["volumeBackups"].value("failed", 0),
+           status["volumeBackups"].value("total", 0), resources::kBackupLabel, b["metadata"].value("name", "").c_str());
   if (status.contains("archive"))
     printf("Archive:      %s, %s bytes, sha256 %s\n", status["archive"].value("encrypted", true) ? "encrypted" : "plain (Velero-readable)",
            status["archive"]["size"].dump().c_str(), status["archive"].value("sha256", std::string()).c_str());
@@ -187,6 +191,13 @@ void print_restore_describe(ClusterSession& session, const Json& r) {
   printf("\nStarted:      %s\nCompleted:    %s\nItems:        %d of %d restored\n",
          status.value("startTimestamp", std::string()).c_str(), status.value("completionTimestamp", std::string()).c_str(),
          progress.value("itemsRestored", 0), progress.value("totalItems", 0));
+  if (status.contains("volumeRestores"))
+    printf("Volumes:      %d restored, %d failed, of %d (kubectl get volumerestores -l %s=%s)\n",
+           status["volumeRestores"].value("completed", 0), status["volumeRestores"].value("failed", 0),
+           status["volumeRestores"].value("total", 0), resources::kRestoreLabel, r["metadata"].value("name", "").c_str());
+  for (const auto& w : status.value("withheldItems", Json::array()))
+    printf("Withheld:     %s (grants access in the cluster; restore with --include-cluster-resources=true)\n",
+           w.get<std::string>().c_str());
   auto events = events_of(session, r);
   if (!events.empty()) {
     printf("\nEvents:\n");

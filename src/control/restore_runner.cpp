@@ -382,6 +382,18 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
       log_.info("namespace " + ns + object["metadata"].value("name", std::string()) + " exists already; used as is");
       continue;
     }
+    // Replacing a CRD or an access-granting object changes the whole cluster:
+    // only with explicit consent to cluster-scoped resources.
+    bool cluster_wide = item->path.resource == "customresourcedefinitions.apiextensions.k8s.io" ||
+                        grants_access(item->path.resource);
+    if (policy == "update" && existing.ok() && cluster_wide && !cluster_explicit) {
+      if (!same_content(existing.value(), object)) {
+        log_.warning(what + " exists already and differs; it is replaced only when the Restore sets "
+                            "includeClusterResources: true; not changed");
+        withheld.push_back(display(item->path) + " (replacement)");
+      }
+      continue;
+    }
     if (policy == "update" && existing.ok()) {
       object["metadata"]["resourceVersion"] = existing.value()["metadata"]["resourceVersion"];
       auto updated = dynamic.update(type.value(), ns, object);
@@ -413,6 +425,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   HookOutcome hook_outcome;
   run_restore_exec_hooks(client_, post_hooks, log_, hook_outcome);
   status["hookStatus"] = {{"hooksAttempted", hook_outcome.attempted}, {"hooksFailed", hook_outcome.failed}};
+  if (!withheld.empty()) status["withheldItems"] = withheld;
   status["progress"] = {{"totalItems", chosen.size()}, {"itemsRestored", restored}};
   status["phase"] = log_.errors() > 0 ? "PartiallyFailed" : "Completed";
   log_.info("restore " + status["phase"].get<std::string>() + ": " + std::to_string(restored) + " of " +

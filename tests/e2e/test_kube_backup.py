@@ -290,6 +290,8 @@ def test_cluster_scoped_rbac_needs_explicit_consent(world):
     assert k.get("clusterrolebinding", name, check=False) is None, "restored a ClusterRoleBinding without consent"
     logs = c.run("restore", "logs", "r-rbac-1").stdout
     assert "grants access" in logs, logs
+    described = c.run("restore", "describe", "r-rbac-1").stdout
+    assert f"Withheld:     clusterrolebindings.rbac.authorization.k8s.io {name}" in described, described
     c.run("restore", "create", "r-rbac-2", "--from-backup", "b-rbac", "--include-cluster-resources=true", "--wait")
     assert k.get("clusterrolebinding", name)["roleRef"]["name"] == "cluster-admin"
     k.run("delete", "clusterrolebinding", name)
