@@ -38,6 +38,12 @@ Status S3Store::ensure_bucket() {
 Status S3Store::put(const std::string& key, ByteView data) { return put_retained(key, data, Retention{}); }
 
 namespace {
+// MinIO: "Object is WORM protected and cannot be overwritten"; versitygw:
+// "Access Denied because object protected by object lock."
+bool mentions_object_lock(const std::string& message) {
+  return message.find("WORM") != std::string::npos || message.find("object lock") != std::string::npos;
+}
+
 std::vector<std::string> lock_headers(const Retention& retention) {
   if (!retention.active()) return {};
   return {std::string("x-amz-object-lock-mode: ") + retention_mode_name(retention.mode),
@@ -79,7 +85,12 @@ Status S3Store::put_single(const std::string& key, ByteView data, const Retentio
   if (config_.conditional_writes) request.headers.push_back("If-None-Match: *");
   Response response = TRY(perform(request));
   if (response.status == 200) return ok_status();
-  return http_error(response, "PutObject", key);
+  Error error = http_error(response, "PutObject", key);
+  // versitygw refuses a put over a locked object before If-None-Match: the
+  // key exists all the same.
+  if (response.status == 403 && mentions_object_lock(error.message()))
+    return Error(ErrorCode::kAlreadyExists, error.message(), key, "objects are write-once; choose a new key");
+  return error;
 }
 
 Status S3Store::put_multipart(const std::string& key, ByteView data, const Retention& retention) {
@@ -269,7 +280,7 @@ Status S3Store::remove(const std::string& key) {
   if (response.status == 403 || response.status == 400) {
     // MinIO: AccessDenied "Object is WORM protected and cannot be overwritten".
     // AWS: AccessDenied as for a missing permission, so ask for the retention.
-    bool locked = error.message().find("WORM") != std::string::npos;
+    bool locked = mentions_object_lock(error.message());
     int64_t until = 0;
     if (Result<Retention> retention = retention_of(key, version); retention.ok() && retention->active()) {
       until = retention->until_unix;
