@@ -102,7 +102,13 @@ Status apply_object_lock_spec(const json& spec, LocationSettings& settings) {
 }
 
 Result<json> object_lock_status(ObjectStore& store, const LocationSettings& settings) {
-  BucketLockState state = TRY(store.lock_state());
+  auto read = store.lock_state();
+  if (!read.ok()) {
+    // Not asked for: an identity that may not read the lock configuration is no reason to fail.
+    if (settings.lock_mode == RetentionMode::kNone) return json();
+    return std::move(read).error().with_context("reading the bucket's Object Lock configuration for spec.objectLock");
+  }
+  BucketLockState state = std::move(read).value();
   json status{{"enabled", state.object_lock}, {"versioning", state.versioning}};
   if (state.default_mode != RetentionMode::kNone) status["mode"] = retention_mode_name(state.default_mode);
   if (settings.lock_mode != RetentionMode::kNone && !state.object_lock)

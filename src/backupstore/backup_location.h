@@ -60,7 +60,8 @@ struct LocationSettings {
 Status apply_object_lock_spec(const nlohmann::json& spec, LocationSettings& settings);
 
 // The bucket's Object Lock state for status.objectLock ({enabled, mode,
-// versioning}); fails when the settings ask for a lock the bucket lacks.
+// versioning}); fails when the settings ask for a lock the bucket lacks (or
+// it cannot be read); null when none is asked for and it cannot be read.
 Result<nlohmann::json> object_lock_status(ObjectStore& store, const LocationSettings& settings);
 
 class BackupLocation {
