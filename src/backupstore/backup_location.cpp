@@ -1,8 +1,11 @@
 #include "backupstore/backup_location.h"
 
 #include <algorithm>
+#include <set>
 
 #include "store/prefix_store.h"
+#include "util/clock.h"
+#include "util/duration.h"
 
 namespace stowage::backupstore {
 
@@ -78,7 +81,55 @@ Result<std::unique_ptr<BackupLocation>> BackupLocation::open(std::shared_ptr<Obj
   return std::unique_ptr<BackupLocation>(new BackupLocation(root, std::move(repository).value(), settings));
 }
 
-Result<ObjectDigest> BackupLocation::put(const std::string& key, ByteView content) {
+Status apply_object_lock_spec(const json& spec, LocationSettings& settings) {
+  if (!spec.is_object() || !spec.contains("objectLock") || !spec["objectLock"].is_object()) return ok_status();
+  const json& lock = spec["objectLock"];
+  auto mode = parse_retention_mode(lock.value("mode", std::string()));
+  if (!mode.ok() || *mode == RetentionMode::kNone)
+    return Error(ErrorCode::kInvalidArgument, "spec.objectLock.mode must be GOVERNANCE or COMPLIANCE",
+                 "spec.objectLock.mode");
+  settings.lock_mode = *mode;
+  settings.lock_margin_seconds = 0;
+  std::string margin = lock.value("retentionMargin", std::string());
+  if (!margin.empty()) {
+    auto parsed = parse_duration(margin);
+    if (!parsed.ok() || parsed->count() < 0)
+      return Error(ErrorCode::kInvalidArgument, "spec.objectLock.retentionMargin \"" + margin + "\" is not a duration",
+                   "spec.objectLock.retentionMargin", "use a Go duration such as 168h");
+    settings.lock_margin_seconds = std::chrono::duration_cast<std::chrono::seconds>(*parsed).count();
+  }
+  return ok_status();
+}
+
+Result<json> object_lock_status(ObjectStore& store, const LocationSettings& settings) {
+  auto read = store.lock_state();
+  if (!read.ok()) {
+    // Not asked for: an identity that may not read the lock configuration is no reason to fail.
+    if (settings.lock_mode == RetentionMode::kNone) return json();
+    return std::move(read).error().with_context("reading the bucket's Object Lock configuration for spec.objectLock");
+  }
+  BucketLockState state = std::move(read).value();
+  json status{{"enabled", state.object_lock}, {"versioning", state.versioning}};
+  if (state.default_mode != RetentionMode::kNone) status["mode"] = retention_mode_name(state.default_mode);
+  if (settings.lock_mode != RetentionMode::kNone && !state.object_lock)
+    return Error(ErrorCode::kUnsupported,
+                 "spec.objectLock asks for " + std::string(retention_mode_name(settings.lock_mode)) + " retention but " +
+                     store.describe() + " has no Object Lock enabled",
+                 "spec.objectLock",
+                 "use a bucket created with Object Lock enabled, or remove spec.objectLock");
+  return status;
+}
+
+Result<Retention> BackupLocation::retention_for(const std::string& backup, int64_t expires_unix) const {
+  if (settings_.lock_mode == RetentionMode::kNone) return Retention{};
+  if (expires_unix <= 0)
+    return Error(ErrorCode::kInvalidArgument,
+                 "backup " + backup + " has no expiration, and the location's Object Lock needs one", backup,
+                 "give the backup a ttl");
+  return Retention{settings_.lock_mode, expires_unix + settings_.lock_margin_seconds};
+}
+
+Result<ObjectDigest> BackupLocation::put(const std::string& key, ByteView content, const Retention& retention) {
   if (settings_.read_only)
     return Error(ErrorCode::kPermissionDenied, "the backup location " + root_->describe() + " is read-only", key,
                  "set the location's accessMode to ReadWrite to write backups to it");
@@ -88,14 +139,15 @@ Result<ObjectDigest> BackupLocation::put(const std::string& key, ByteView conten
     stored = seal_object(aead_, key, content);
     bytes = stored;
   }
-  TRY_STATUS(root_->put(key, bytes));
+  TRY_STATUS(retention.active() ? root_->put_retained(key, bytes, retention) : root_->put(key, bytes));
   return digest_of(bytes);
 }
 
 Result<ObjectDigest> BackupLocation::put_backup_object(const std::string& backup, BackupObject object,
-                                                       ByteView content) {
+                                                       ByteView content, int64_t expires_unix) {
   TRY_STATUS(layout::check_name(backup));
-  return put(layout::backup_object(backup, object), content);
+  Retention retention = TRY(retention_for(backup, expires_unix));
+  return put(layout::backup_object(backup, object), content, retention);
 }
 
 Result<ObjectDigest> BackupLocation::put_restore_object(const std::string& restore, RestoreObject object,
@@ -108,8 +160,11 @@ Status BackupLocation::put_backup_metadata(const std::string& backup, json backu
                                            const BackupManifest& manifest) {
   TRY_STATUS(layout::check_name(backup));
   backup_object["metadata"]["annotations"][kManifestAnnotation] = manifest_to_json(manifest).dump();
+  int64_t expires = 0;
+  if (!parse_time_utc(backup_object.value("/status/expiration"_json_pointer, std::string()), expires)) expires = 0;
+  Retention retention = TRY(retention_for(backup, expires));
   std::string text = backup_object.dump(2);
-  TRY(put(layout::backup_object(backup, BackupObject::kMetadata), as_bytes(text)));
+  TRY(put(layout::backup_object(backup, BackupObject::kMetadata), as_bytes(text), retention));
   return ok_status();
 }
 
@@ -193,6 +248,12 @@ Result<std::vector<std::string>> BackupLocation::list_backups() {
     std::string name = layout::backup_name_of(info.key);
     if (!name.empty() && info.key == layout::backup_object(name, BackupObject::kMetadata)) names.push_back(name);
   }));
+  std::set<std::string> pending;
+  TRY_STATUS(root_->list(std::string(layout::kPendingDeletionsPrefix), [&](const ObjectInfo& info) {
+    pending.insert(info.key.substr(layout::kPendingDeletionsPrefix.size()));
+  }));
+  names.erase(std::remove_if(names.begin(), names.end(), [&](const std::string& n) { return pending.count(n) > 0; }),
+              names.end());
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -207,9 +268,52 @@ Status BackupLocation::delete_prefix(const std::string& prefix, const std::strin
   return ok_status();
 }
 
-Status BackupLocation::delete_backup(const std::string& backup) {
+Result<bool> BackupLocation::remove_backup_objects(const std::string& backup) {
+  bool locked = false;
+  auto remove = [&](const std::string& key) -> Status {
+    Status removed = root_->remove(key);
+    if (removed.ok()) return ok_status();
+    if (removed.error().code() != ErrorCode::kLocked) return removed;
+    locked = true;  // retention not ended: leave it for a later run
+    return ok_status();
+  };
+  TRY_STATUS(remove(layout::backup_object(backup, BackupObject::kMetadata)));
+  auto objects = TRY(list_all(*root_, layout::backup_prefix(backup)));
+  for (const auto& info : objects) TRY_STATUS(remove(info.key));
+  return locked;
+}
+
+Status BackupLocation::delete_backup(const std::string& backup, bool* deferred) {
   TRY_STATUS(layout::check_name(backup));
-  return delete_prefix(layout::backup_prefix(backup), layout::backup_object(backup, BackupObject::kMetadata));
+  if (deferred) *deferred = false;
+  if (settings_.read_only)
+    return Error(ErrorCode::kPermissionDenied, "the backup location " + root_->describe() + " is read-only", backup,
+                 "set the location's accessMode to ReadWrite to delete backups from it");
+  bool locked = TRY(remove_backup_objects(backup));
+  if (!locked) return ok_status();
+  // Record it (a new object; kept unlocked so that it can go once the backup
+  // has): list_backups() no longer offers it, and retry_pending_deletions()
+  // deletes the rest once the retention has ended.
+  json record{{"backup", backup}, {"time", format_time_utc(now_unix())}};
+  Status recorded = root_->put(layout::pending_deletion(backup), as_bytes(record.dump()));
+  if (!recorded.ok() && recorded.error().code() != ErrorCode::kAlreadyExists) return recorded;
+  if (deferred) *deferred = true;
+  return ok_status();
+}
+
+Result<std::vector<std::string>> BackupLocation::retry_pending_deletions() {
+  std::vector<std::string> done;
+  if (settings_.read_only) return done;
+  auto records = TRY(list_all(*root_, std::string(layout::kPendingDeletionsPrefix)));
+  for (const auto& info : records) {
+    std::string backup = info.key.substr(layout::kPendingDeletionsPrefix.size());
+    if (!layout::check_name(backup).ok()) continue;
+    bool locked = TRY(remove_backup_objects(backup));
+    if (locked) continue;
+    TRY_STATUS(root_->remove(info.key));
+    done.push_back(backup);
+  }
+  return done;
 }
 
 Status BackupLocation::delete_restore(const std::string& restore) {

@@ -49,7 +49,20 @@ struct LocationSettings {
   ArchiveFormat archive_format = ArchiveFormat::kEncrypted;
   bool read_only = false;
   crypto::ScryptParams kdf;  // for a repository created on first use
+  // S3 Object Lock (spec.objectLock): every object of a backup is written
+  // with retain-until = the backup's expiration + lock_margin_seconds.
+  RetentionMode lock_mode = RetentionMode::kNone;
+  int64_t lock_margin_seconds = 0;
 };
+
+// Fills the Object Lock settings from a BackupStorageLocation spec
+// (spec.objectLock {mode, retentionMargin}); kInvalidArgument names a bad field.
+Status apply_object_lock_spec(const nlohmann::json& spec, LocationSettings& settings);
+
+// The bucket's Object Lock state for status.objectLock ({enabled, mode,
+// versioning}); fails when the settings ask for a lock the bucket lacks (or
+// it cannot be read); null when none is asked for and it cannot be read.
+Result<nlohmann::json> object_lock_status(ObjectStore& store, const LocationSettings& settings);
 
 class BackupLocation {
  public:
@@ -64,9 +77,13 @@ class BackupLocation {
 
   // Writes one object of a backup or restore (create-only) and returns the
   // digest of the stored bytes. Fails on a read-only location.
-  Result<ObjectDigest> put_backup_object(const std::string& backup, BackupObject object, ByteView content);
+  // With an Object Lock setting, expires_unix (the backup's expiration) is
+  // required: the object is retained until it plus the margin.
+  Result<ObjectDigest> put_backup_object(const std::string& backup, BackupObject object, ByteView content,
+                                         int64_t expires_unix = 0);
   Result<ObjectDigest> put_restore_object(const std::string& restore, RestoreObject object, ByteView content);
-  // The last write of a backup: its Backup object with the manifest as an annotation.
+  // The last write of a backup: its Backup object with the manifest as an
+  // annotation (its status.expiration sets the retention under Object Lock).
   Status put_backup_metadata(const std::string& backup, nlohmann::json backup_object, const BackupManifest& manifest);
 
   // Reads and checks a backup's metadata. Plain metadata in an encrypted
@@ -79,16 +96,26 @@ class BackupLocation {
   Result<std::unique_ptr<ObjectReader>> open_restore_object(const std::string& restore, RestoreObject object);
   // Whether any object of the backup exists (complete or not).
   Result<bool> backup_exists(const std::string& backup);
-  // Names of the backups whose metadata object exists, sorted.
+  // Names of the backups whose metadata object exists, sorted; backups
+  // waiting for deletion (pending-deletions/) are left out.
   Result<std::vector<std::string>> list_backups();
   // Deletes every object of a backup, the metadata first so that a partly
   // deleted backup is never taken for a complete one. Missing objects are fine.
-  Status delete_backup(const std::string& backup);
+  // Objects still under Object Lock retention are left, and the backup is
+  // recorded under pending-deletions/ (deferred = true): that is not a
+  // failure; retry_pending_deletions() finishes the job later.
+  Status delete_backup(const std::string& backup, bool* deferred = nullptr);
+  // Deletes what earlier delete_backup calls had to leave; returns the names
+  // of the backups now completely deleted.
+  Result<std::vector<std::string>> retry_pending_deletions();
   Status delete_restore(const std::string& restore);
 
  private:
   BackupLocation(std::shared_ptr<ObjectStore> root, std::unique_ptr<Repository> repository, LocationSettings settings);
-  Result<ObjectDigest> put(const std::string& key, ByteView content);
+  Result<ObjectDigest> put(const std::string& key, ByteView content, const Retention& retention = {});
+  Result<Retention> retention_for(const std::string& backup, int64_t expires_unix) const;
+  // Removes the backup's objects; true when some were locked and stay.
+  Result<bool> remove_backup_objects(const std::string& backup);
   ReadPolicy policy(bool allow_unverified) const;
   Status delete_prefix(const std::string& prefix, const std::string& first);
 

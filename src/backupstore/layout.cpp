@@ -57,4 +57,8 @@ std::string backup_name_of(std::string_view key) {
   return slash == std::string_view::npos ? std::string() : std::string(key.substr(0, slash));
 }
 
+std::string pending_deletion(std::string_view backup) {
+  return std::string(kPendingDeletionsPrefix) + std::string(backup);
+}
+
 }  // namespace stowage::backupstore::layout

@@ -34,6 +34,8 @@ namespace layout {
 inline constexpr std::string_view kBackupsPrefix = "backups/";
 inline constexpr std::string_view kRestoresPrefix = "restores/";
 inline constexpr std::string_view kRepositoryPrefix = "repository/";
+// stowage's own: backups whose deletion waits for their Object Lock retention.
+inline constexpr std::string_view kPendingDeletionsPrefix = "pending-deletions/";
 
 // Backup and restore names are Kubernetes object names (DNS-1123 subdomains);
 // anything else could escape the layout, so it is refused here.
@@ -47,6 +49,8 @@ std::string restore_prefix(std::string_view restore);
 std::string restore_object(std::string_view restore, RestoreObject object);
 // The backup name of a key under backups/ ("backups/a/velero-backup.json" -> "a"), or "".
 std::string backup_name_of(std::string_view key);
+// "pending-deletions/<backup>": the record of a backup whose deletion was refused by Object Lock.
+std::string pending_deletion(std::string_view backup);
 
 }  // namespace layout
 }  // namespace stowage::backupstore

@@ -23,6 +23,7 @@
 #include "repo/repository.h"
 #include "store/location.h"
 #include "util/clock.h"
+#include "util/duration.h"
 #include "util/progress.h"
 
 namespace stowage::cli {
@@ -136,7 +137,18 @@ struct InitArgs {
   uint32_t pack_size_mib = 32;
   uint32_t block_size_kib = 1024;
   int compression_level = 1;
+  std::string object_lock;   // GOVERNANCE or COMPLIANCE
+  std::string lock_period;   // Go duration
+  std::string lock_margin;   // Go duration
 };
+
+Result<int64_t> duration_seconds(const std::string& text, const char* flag) {
+  auto d = parse_duration(text);
+  if (!d.ok() || d->count() <= 0)
+    return Error(ErrorCode::kInvalidArgument, std::string(flag) + " \"" + text + "\" is not a positive duration", flag,
+                 "use a Go duration such as 720h (30 days) or 168h");
+  return int64_t(std::chrono::duration_cast<std::chrono::seconds>(*d).count());
+}
 
 int cmd_init(const Globals& g, const InitArgs& a) {
   auto store = open_location(g, true);
@@ -148,6 +160,25 @@ int cmd_init(const Globals& g, const InitArgs& a) {
   o.pack_size = a.pack_size_mib << 20;
   o.block_size = a.block_size_kib << 10;
   o.compression_level = a.compression_level;
+  if (!a.object_lock.empty()) {
+    auto mode = parse_retention_mode(a.object_lock);
+    if (!mode.ok()) return report(mode.error());
+    o.lock.mode = *mode;
+    if (o.lock.enabled()) {
+      if (a.lock_period.empty())
+        return report(Error(ErrorCode::kInvalidArgument, "--object-lock needs --lock-period", "--lock-period",
+                            "how long every snapshot stays undeletable, e.g. --lock-period 720h"));
+      auto period = duration_seconds(a.lock_period, "--lock-period");
+      if (!period.ok()) return report(period.error());
+      auto margin = duration_seconds(a.lock_margin.empty() ? "168h" : a.lock_margin, "--lock-margin");
+      if (!margin.ok()) return report(margin.error());
+      o.lock.period_seconds = *period;
+      o.lock.margin_seconds = *margin;
+    }
+  } else if (!a.lock_period.empty() || !a.lock_margin.empty()) {
+    return report(Error(ErrorCode::kInvalidArgument, "--lock-period and --lock-margin need --object-lock", "--object-lock",
+                        "add --object-lock GOVERNANCE or --object-lock COMPLIANCE"));
+  }
   if (!a.copy_keys_from.empty()) {
     auto source = open_other_repo(g, a.copy_keys_from, "STOWAGE_FROM_PASSWORD", a.from_password_file);
     if (!source.ok()) return report(std::move(source).error().with_context("opening the repository to copy keys from"));
@@ -157,10 +188,20 @@ int cmd_init(const Globals& g, const InitArgs& a) {
   }
   auto repo = Repository::open(*store, *pw);
   if (!repo.ok()) return report(repo.error());
-  if (format_of(g) != OutputFormat::kTable)
-    print_document(json{{"id", (*repo)->config().id}, {"location", (*store)->describe()}}, format_of(g));
-  else
+  const LockPolicy& lock = (*repo)->config().lock;
+  if (format_of(g) != OutputFormat::kTable) {
+    json j{{"id", (*repo)->config().id}, {"location", (*store)->describe()}};
+    if (lock.enabled())
+      j["object_lock"] = {{"mode", retention_mode_name(lock.mode)}, {"period_seconds", lock.period_seconds},
+                          {"margin_seconds", lock.margin_seconds}};
+    print_document(j, format_of(g));
+  } else {
     printf("created repository %s at %s\n", (*repo)->config().id.c_str(), (*store)->describe().c_str());
+    if (lock.enabled())
+      printf("object lock: %s, every snapshot locked for %s (+ %s margin)\n", retention_mode_name(lock.mode),
+             format_duration(std::chrono::seconds(lock.period_seconds)).c_str(),
+             format_duration(std::chrono::seconds(lock.margin_seconds)).c_str());
+  }
   return kExitOk;
 }
 
@@ -198,13 +239,22 @@ int cmd_prune(const Globals& g, bool dry_run, int64_t grace) {
   if (!r.ok()) return report(r.error());
   json j = {{"dry_run", dry_run}, {"packs_total", r->packs_total}, {"packs_deleted", r->packs_deleted},
             {"packs_partly_used", r->packs_partly_used}, {"unindexed_packs_deleted", r->unindexed_deleted},
-            {"bytes_freed", r->bytes_freed}, {"blobs_used", r->blobs_used}, {"blobs_unused", r->blobs_unused}};
+            {"bytes_freed", r->bytes_freed}, {"blobs_used", r->blobs_used}, {"blobs_unused", r->blobs_unused},
+            {"objects_locked", r->objects_locked}, {"locked_keys", r->locked_keys},
+            {"pending_deletions_done", r->tombstoned_deleted}};
   if (format_of(g) != OutputFormat::kTable) print_document(j, format_of(g));
-  else
+  else {
     printf("%s %llu of %llu packs (%s), %llu unindexed packs; %llu partly used packs kept\n",
            dry_run ? "would delete" : "deleted", (unsigned long long)r->packs_deleted,
            (unsigned long long)r->packs_total, format_bytes(double(r->bytes_freed)).c_str(),
            (unsigned long long)r->unindexed_deleted, (unsigned long long)r->packs_partly_used);
+    if (r->tombstoned_deleted)
+      printf("deleted %llu objects whose retention has ended (recorded by earlier runs)\n",
+             (unsigned long long)r->tombstoned_deleted);
+    if (r->objects_locked)
+      printf("%llu objects are still locked (Object Lock retention): recorded, deleted by a later prune\n",
+             (unsigned long long)r->objects_locked);
+  }
   return kExitOk;
 }
 
@@ -216,7 +266,18 @@ int cmd_stats(const Globals& g) {
   json j = {{"snapshots", s->snapshots},     {"logical_bytes", s->logical_bytes},
             {"unique_bytes", s->unique_bytes}, {"stored_bytes", s->stored_bytes},
             {"packs", s->packs},             {"blobs", s->blobs},
-            {"dedup_ratio", s->dedup_ratio()}, {"compression_ratio", s->compression_ratio()}};
+            {"dedup_ratio", s->dedup_ratio()}, {"compression_ratio", s->compression_ratio()},
+            {"pending_deletion_objects", s->pending_deletion_objects},
+            {"pending_deletion_bytes", s->pending_deletion_bytes}};
+  const LockPolicy& lock = (*repo)->config().lock;
+  int64_t last_refresh = 0;
+  if (lock.enabled()) {
+    auto last = (*repo)->last_retention_refresh();
+    if (!last.ok()) return report(last.error());
+    last_refresh = *last;
+    j["object_lock"] = {{"mode", retention_mode_name(lock.mode)}, {"period_seconds", lock.period_seconds},
+                        {"margin_seconds", lock.margin_seconds}, {"last_refresh", format_time_utc(last_refresh)}};
+  }
   if (format_of(g) != OutputFormat::kTable) {
     print_document(j, format_of(g));
     return kExitOk;
@@ -228,6 +289,26 @@ int cmd_stats(const Globals& g) {
   printf("stored size:        %s (compression ratio %.2f)\n", format_bytes(double(s->stored_bytes)).c_str(),
          s->compression_ratio());
   printf("packs / blobs:      %llu / %llu\n", (unsigned long long)s->packs, (unsigned long long)s->blobs);
+  if (lock.enabled())
+    printf("object lock:        %s, period %s, margin %s, last refresh %s\n", retention_mode_name(lock.mode),
+           format_duration(std::chrono::seconds(lock.period_seconds)).c_str(),
+           format_duration(std::chrono::seconds(lock.margin_seconds)).c_str(), format_time_utc(last_refresh).c_str());
+  if (s->pending_deletion_objects)
+    printf("pending deletion:   %llu objects (%s) still locked, deleted by a prune after their retention\n",
+           (unsigned long long)s->pending_deletion_objects, format_bytes(double(s->pending_deletion_bytes)).c_str());
+  return kExitOk;
+}
+
+int cmd_refresh_retention(const Globals& g) {
+  auto repo = open_repo(g);
+  if (!repo.ok()) return report(repo.error());
+  if (!(*repo)->config().lock.enabled())
+    return report(Error(ErrorCode::kInvalidArgument, "the repository has no Object Lock policy", "config",
+                        "create the repository with 'stowage repo init --object-lock …'"));
+  auto n = (*repo)->refresh_retention();
+  if (!n.ok()) return report(n.error());
+  if (format_of(g) != OutputFormat::kTable) print_document(json{{"objects_extended", *n}}, format_of(g));
+  else printf("extended the retention of %llu objects\n", (unsigned long long)*n);
   return kExitOk;
 }
 
@@ -617,16 +698,23 @@ int cmd_forget(const Globals& g, ForgetArgs& a) {
     remove = apply_retention(*all, a.policy).remove;
   }
   json arr = json::array();
+  json locked = json::array();
   for (const auto& s : remove) {
+    bool deleted = true;
     if (!a.dry_run) {
-      if (Status st = (*repo)->remove_snapshot(s.id); !st.ok()) return report(st.error());
+      auto removed = (*repo)->remove_snapshot(s.id);
+      if (!removed.ok()) return report(removed.error());
+      deleted = *removed;
     }
     arr.push_back(s.id.hex());
+    if (!deleted) locked.push_back(s.id.hex());
     if (format_of(g) == OutputFormat::kTable)
-      printf("%s snapshot %s (%s %s)\n", a.dry_run ? "would forget" : "forgot", s.id.short_hex().c_str(),
-             format_time_utc(s.time_unix_nanos / 1000000000).c_str(), s.source.c_str());
+      printf("%s snapshot %s (%s %s)%s\n", a.dry_run ? "would forget" : "forgot", s.id.short_hex().c_str(),
+             format_time_utc(s.time_unix_nanos / 1000000000).c_str(), s.source.c_str(),
+             deleted ? "" : " — still locked: recorded, its object is deleted by a prune after its retention");
   }
-  if (format_of(g) != OutputFormat::kTable) print_document(json{{"removed", arr}, {"dry_run", a.dry_run}}, format_of(g));
+  if (format_of(g) != OutputFormat::kTable)
+    print_document(json{{"removed", arr}, {"locked", locked}, {"dry_run", a.dry_run}}, format_of(g));
   if (a.prune_after && !a.dry_run) return cmd_prune(g, false, 3600);
   return kExitOk;
 }
@@ -636,7 +724,7 @@ int cmd_forget(const Globals& g, ForgetArgs& a) {
 int run(int argc, char** argv) {
   CLI::App app{"stowage: backups of Kubernetes applications and their volumes, and of directories, block devices and streams"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "stowage 0.1.0 (repository format 1)");
+  app.set_version_flag("--version", "stowage 0.1.0 (repository format 2)");
   Globals g;
   app.add_option("-r,--repo", g.repo_url, "repository URL: file:///path or s3://bucket/prefix?endpoint=…")
       ->envname("STOWAGE_REPOSITORY");
@@ -668,6 +756,14 @@ int run(int argc, char** argv) {
                        "share the master key and chunking of this repository (a copy target); its password from "
                        "STOWAGE_FROM_PASSWORD or --from-password-file");
   init_cmd->add_option("--from-password-file", init.from_password_file, "password file of --copy-keys-from");
+  init_cmd->add_option("--object-lock", init.object_lock,
+                       "S3 Object Lock mode GOVERNANCE or COMPLIANCE: every object is written locked (the bucket must "
+                       "have Object Lock enabled)");
+  init_cmd->add_option("--lock-period", init.lock_period,
+                       "with --object-lock: how long every snapshot stays undeletable, a Go duration (e.g. 720h)");
+  init_cmd->add_option("--lock-margin", init.lock_margin,
+                       "with --object-lock: extra retention, and the longest gap between retention refreshes "
+                       "(default 168h)");
   init_cmd->callback([&] { code = cmd_init(g, init); });
   bool read_data = false;
   auto* check_cmd = repo->add_subcommand("check", "verify the repository");
@@ -680,6 +776,9 @@ int run(int argc, char** argv) {
   prune_cmd->add_option("--unindexed-grace", grace, "seconds an unindexed pack is kept (default 3600)");
   prune_cmd->callback([&] { code = cmd_prune(g, dry_run, grace); });
   repo->add_subcommand("stats", "sizes and deduplication")->callback([&] { code = cmd_stats(g); });
+  repo->add_subcommand("refresh-retention",
+                       "extend the Object Lock retention of every live object (backups do it when due)")
+      ->callback([&] { code = cmd_refresh_retention(g); });
   bool force_unlock = false;
   auto* unlock_cmd = repo->add_subcommand("unlock", "remove stale locks");
   unlock_cmd->add_flag("--force", force_unlock, "remove all locks, even fresh ones");

@@ -8,6 +8,7 @@ int exit_code_for(const Error& e) {
   switch (e.code()) {
     case ErrorCode::kWrongKey: return kExitWrongPassword;
     case ErrorCode::kConflict: return kExitLocked;
+    case ErrorCode::kLocked: return kExitLocked;
     case ErrorCode::kInvalidArgument: return kExitUsage;
     default: break;
   }

@@ -300,7 +300,7 @@ Json BackupRunner::run(const Json& backup) {
   backupstore::BackupManifest manifest;
   manifest.archive_format = location_.settings().archive_format;
   auto store = [&](BackupObject object, ByteView content) -> Status {
-    auto digest = TRY(location_.put_backup_object(name, object, content));
+    auto digest = TRY(location_.put_backup_object(name, object, content, expires));
     manifest.objects[backupstore::layout::backup_object_file(name, object)] = digest;
     if (object == BackupObject::kContents)
       status["archive"] = {{"encrypted", manifest.archive_format == backupstore::ArchiveFormat::kEncrypted},

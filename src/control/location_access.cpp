@@ -116,6 +116,7 @@ Result<std::shared_ptr<backupstore::BackupLocation>> LocationAccess::open(const 
       spec.value("archiveFormat", std::string("Encrypted")) == "Plain" ? backupstore::ArchiveFormat::kPlain
                                                                        : backupstore::ArchiveFormat::kEncrypted;
   settings.kdf = kdf_;
+  TRY_STATUS(backupstore::apply_object_lock_spec(spec, settings));
   auto opened = backupstore::BackupLocation::open(std::shared_ptr<ObjectStore>(std::move(store).value()), password, settings);
   if (!opened.ok())
     return Error(opened.error().code(), "BackupStorageLocation " + name + ": " + opened.error().message(), name,

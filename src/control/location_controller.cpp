@@ -29,12 +29,19 @@ void LocationController::reconcile(const Json& location, const std::vector<Json>
     auto listed = opened.value()->list_backups();
     if (!listed.ok()) checked = listed.error();
   }
+  Json object_lock;
+  if (checked.ok()) {  // status.objectLock; a lock asked for but missing makes the location Unavailable
+    auto lock = backupstore::object_lock_status(opened.value()->store(), opened.value()->settings());
+    if (lock.ok()) object_lock = std::move(lock).value();
+    else checked = lock.error();
+  }
   std::string phase = checked.ok() ? "Available" : "Unavailable";
   std::string message = checked.ok() ? "" : checked.error().to_string();
   Json status = {{"phase", phase},
                  {"message", message},
                  {"lastValidationTime", format_time_utc(now_unix())},
                  {"observedGeneration", location["metadata"].value("generation", 0)}};
+  if (!object_lock.is_null()) status["objectLock"] = object_lock;
   if (phase_of(location) != phase) {
     if (checked.ok()) context_.events.normal(location, "Available", "the location can be read and written");
     else context_.events.warning(location, "Unavailable", message);
@@ -42,6 +49,10 @@ void LocationController::reconcile(const Json& location, const std::vector<Json>
   }
   if (auto g = context_.metrics.locations_available->with({name}); g.ok()) g.value()->set(checked.ok() ? 1 : 0);
   if (checked.ok()) {
+    // Backups whose deletion waited for their Object Lock retention.
+    auto finished = opened.value()->retry_pending_deletions();
+    if (!finished.ok()) context_.log.warning("retrying locked deletions: " + finished.error().to_string(), {{"location", name}});
+    else for (const auto& b : finished.value()) context_.log.info("deleted a backup whose retention ended", {{"location", name}, {"backup", b}});
     sync(location, *opened.value(), backups);
     status["lastSyncedTime"] = format_time_utc(now_unix());
   }

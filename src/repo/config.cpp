@@ -9,7 +9,7 @@ namespace stowage {
 using nlohmann::json;
 
 static json body_of(const RepoConfig& c) {
-  return json{{"format", "stowage-repository"},
+  json body{{"format", "stowage-repository"},
               {"version", c.version},
               {"id", c.id},
               {"created", c.created},
@@ -17,6 +17,12 @@ static json body_of(const RepoConfig& c) {
               {"block_size", c.block_size},
               {"pack_size", c.pack_size},
               {"compression", {{"method", "zstd"}, {"level", c.compression_level}}}};
+  // Only when set, so that a version 1 config's MAC stays what it was.
+  if (c.lock.enabled())
+    body["object_lock"] = {{"mode", retention_mode_name(c.lock.mode)},
+                           {"period_seconds", c.lock.period_seconds},
+                           {"margin_seconds", c.lock.margin_seconds}};
+  return body;
 }
 
 static std::string mac_of(const json& body, const MasterKey& key) {
@@ -52,6 +58,19 @@ Result<RepoConfig> decode_config(ByteView data) {
     c.block_size = j.at("block_size").get<uint32_t>();
     c.pack_size = j.at("pack_size").get<uint32_t>();
     c.compression_level = j.at("compression").at("level").get<int>();
+    if (auto lock = j.find("object_lock"); lock != j.end()) {
+      if (c.version < 2)
+        return Error(ErrorCode::kCorrupt, "a version 1 repository config cannot have an Object Lock policy", "config");
+      auto mode = parse_retention_mode(lock->at("mode").get<std::string>());
+      if (!mode.ok() || *mode == RetentionMode::kNone)
+        return Error(ErrorCode::kCorrupt, "the repository config has an unknown Object Lock mode", "config");
+      c.lock.mode = *mode;
+      c.lock.period_seconds = lock->at("period_seconds").get<int64_t>();
+      c.lock.margin_seconds = lock->at("margin_seconds").get<int64_t>();
+      if (c.lock.period_seconds <= 0 || c.lock.margin_seconds <= 0)
+        return Error(ErrorCode::kCorrupt, "the repository config's Object Lock period and margin must be positive",
+                     "config");
+    }
     auto pow2 = [](uint32_t v) { return v && !(v & (v - 1)); };
     if (!pow2(c.chunker.avg_size) || c.chunker.min_size >= c.chunker.avg_size ||
         c.chunker.avg_size >= c.chunker.max_size || c.chunker.max_size > (64u << 20) || c.block_size < 4096 ||

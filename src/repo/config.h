@@ -9,12 +9,26 @@
 
 #include "chunk/fastcdc.h"
 #include "repo/keys.h"
+#include "store/object_store.h"
 #include "util/bytes.h"
 #include "util/result.h"
 
 namespace stowage {
 
-inline constexpr int kRepositoryFormatVersion = 1;
+// 2: adds the Object Lock policy ("object_lock"), tombstones/ and retention/.
+// Version 1 repositories stay readable and are written to as version 1
+// (their config is never rewritten); new repositories are version 2.
+inline constexpr int kRepositoryFormatVersion = 2;
+
+// A repository on an S3 bucket with Object Lock: every object is written with
+// a retain-until date and kept locked while any snapshot that may need it is
+// younger than `period` (docs/repository-format.md, "Object Lock").
+struct LockPolicy {
+  RetentionMode mode = RetentionMode::kNone;
+  int64_t period_seconds = 0;  // every snapshot stays undeletable this long after it is taken
+  int64_t margin_seconds = 0;  // extra retention; also the longest gap between retention refreshes
+  bool enabled() const { return mode != RetentionMode::kNone; }
+};
 
 struct RepoConfig {
   int version = kRepositoryFormatVersion;
@@ -24,6 +38,7 @@ struct RepoConfig {
   uint32_t block_size = 1024 * 1024;      // fixed blocks for block devices
   uint32_t pack_size = 32 * 1024 * 1024;  // target size of a pack object
   int compression_level = 1;              // zstd level; 0 disables compression
+  LockPolicy lock;                         // version 2+
 };
 
 Bytes encode_config(const RepoConfig& config, const MasterKey& key);

@@ -54,6 +54,7 @@ RetentionDecision apply_retention(std::vector<Snapshot> snapshots, const Retenti
 Result<PruneReport> prune(Repository& repo, const PruneOptions& options) {
   auto lock = TRY(RepoLock::acquire(repo, true));
   PruneReport report;
+  TRY_STATUS(repo.reload_tombstones());
   auto old_indexes = TRY(list_all(repo.store(), layout::kIndexPrefix));
   TRY_STATUS(repo.reload_index());
   // Everything any snapshot references. An unreadable snapshot or tree stops
@@ -99,20 +100,55 @@ Result<PruneReport> prune(Repository& repo, const PruneOptions& options) {
     report.unindexed_deleted++;
     report.bytes_freed += info.size;
   }
-  if (options.dry_run || delete_keys.empty()) return report;
+  // Deletions an earlier run could not do (locked then): the tombstoned
+  // snapshots and index objects that still exist. (Tombstoned packs are
+  // unindexed now and are in delete_keys already.)
+  std::vector<std::string> retry_keys;
+  {
+    std::set<std::string> present;
+    for (const char* prefix : {layout::kSnapshotsPrefix, layout::kIndexPrefix})
+      TRY_STATUS(repo.store().list(prefix, [&](const ObjectInfo& o) { present.insert(o.key); }));
+    for (const auto& key : repo.tombstoned_keys())
+      if (present.count(key)) retry_keys.push_back(key);
+  }
+  if (options.dry_run || (delete_keys.empty() && retry_keys.empty())) return report;
+  // A tombstoned pack that an index lists again must not be deleted (cannot
+  // happen with random nonces, but deleting listed data is never allowed).
+  std::set<std::string> kept_packs;
+  for (const auto& p : keep) kept_packs.insert(layout::pack(p.id));
+  auto removal = [&](const std::vector<std::string>& keys) -> Status {
+    std::vector<std::string> allowed;
+    for (const auto& key : keys)
+      if (!kept_packs.count(key)) allowed.push_back(key);
+    RemovalResult result = TRY(repo.remove_objects(allowed));
+    report.objects_locked += result.deferred.size();
+    report.locked_keys.insert(report.locked_keys.end(), result.deferred.begin(), result.deferred.end());
+    return ok_status();
+  };
   // 1. a new index without the deleted packs, 2. drop the old index objects
   // we read, 3. delete packs. A crash between steps leaves duplicates or
   // unindexed packs, never an index that points to a deleted pack.
+  // Only dropping indexed packs needs a new index; unindexed ones (among them
+  // locked packs of earlier runs) are simply retried.
+  const bool rewrite_index = report.packs_deleted > 0;
   constexpr size_t kPacksPerIndex = 4096;
-  for (size_t i = 0; i < keep.size(); i += kPacksPerIndex) {
+  for (size_t i = 0; rewrite_index && i < keep.size(); i += kPacksPerIndex) {
     std::vector<PackRecord> part(keep.begin() + long(i), keep.begin() + long(std::min(keep.size(), i + kPacksPerIndex)));
     TRY(repo.put_object(layout::index, encode_index(part), "index"));
   }
-  for (const auto& o : old_indexes) {
-    TRY_STATUS(repo.store().remove(o.key));
-    report.index_objects_replaced++;
+  std::vector<std::string> old_index_keys;
+  for (const auto& o : old_indexes)
+    if (!repo.is_tombstoned(o.key)) old_index_keys.push_back(o.key);  // those are in retry_keys
+  if (rewrite_index) {
+    // Locked old index objects are tombstoned before any pack goes, so no
+    // reader ever loads an index that names a deleted pack.
+    TRY_STATUS(removal(old_index_keys));
+    report.index_objects_replaced += old_index_keys.size();
   }
-  for (const auto& key : delete_keys) TRY_STATUS(repo.store().remove(key));
+  size_t locked_before = report.objects_locked;
+  TRY_STATUS(removal(retry_keys));
+  report.tombstoned_deleted += retry_keys.size() - (report.objects_locked - locked_before);
+  TRY_STATUS(removal(delete_keys));
   return report;
 }
 
@@ -129,6 +165,18 @@ Result<RepoStats> repository_stats(Repository& repo) {
     }
   }
   TRY_STATUS(repo.store().list(layout::kDataPrefix, [&](const ObjectInfo& o) { stats.stored_bytes += o.size; }));
+  std::set<std::string> tombstoned;
+  for (auto& key : repo.tombstoned_keys()) tombstoned.insert(key);
+  if (!tombstoned.empty()) {
+    std::set<std::string> indexed;
+    for (const auto& p : repo.index().packs()) indexed.insert(layout::pack(p.id));
+    for (const char* prefix : {layout::kSnapshotsPrefix, layout::kIndexPrefix, layout::kDataPrefix})
+      TRY_STATUS(repo.store().list(prefix, [&](const ObjectInfo& o) {
+        if (!tombstoned.count(o.key) || indexed.count(o.key)) return;
+        stats.pending_deletion_objects++;
+        stats.pending_deletion_bytes += o.size;
+      }));
+  }
   return stats;
 }
 

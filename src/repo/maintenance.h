@@ -40,6 +40,12 @@ struct PruneReport {
   uint64_t bytes_freed = 0;
   uint64_t blobs_used = 0, blobs_unused = 0;
   uint64_t index_objects_replaced = 0;
+  // Object Lock: objects that could not be deleted yet because their
+  // retention has not ended. They are recorded in a tombstone (never counted
+  // as live again) and deleted by a later prune.
+  uint64_t objects_locked = 0;
+  std::vector<std::string> locked_keys;
+  uint64_t tombstoned_deleted = 0;  // pending deletions of earlier runs done now
 };
 
 Result<PruneReport> prune(Repository& repo, const PruneOptions& options);
@@ -50,6 +56,9 @@ struct RepoStats {
   uint64_t unique_bytes = 0;   // raw bytes of all indexed blobs
   uint64_t stored_bytes = 0;   // size of all pack objects
   uint64_t packs = 0, blobs = 0;
+  // Object Lock: objects forgotten or pruned but still locked (tombstoned),
+  // waiting for their retention to end, and their stored size.
+  uint64_t pending_deletion_objects = 0, pending_deletion_bytes = 0;
   double dedup_ratio() const { return unique_bytes ? double(logical_bytes) / double(unique_bytes) : 0; }
   double compression_ratio() const { return stored_bytes ? double(unique_bytes) / double(stored_bytes) : 0; }
 };

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "crypto/hash.h"
 #include "repo/compress.h"
 #include "repo/layout.h"
@@ -25,6 +27,29 @@ Repository::Repository(std::shared_ptr<ObjectStore> store, RepoConfig config, Ma
   uploads_ = std::make_unique<WorkQueue>(kUploadThreads, 1);
 }
 
+namespace {
+
+// A repository with a lock policy needs a bucket with Object Lock: say so
+// plainly rather than failing on the first locked put.
+Status check_lock_support(ObjectStore& store, const LockPolicy& policy) {
+  if (!policy.enabled()) return ok_status();
+  auto state = store.lock_state();
+  if (!state.ok())
+    return std::move(state).error().with_context(
+        "the repository requires Object Lock (" + std::string(retention_mode_name(policy.mode)) +
+        "); reading the bucket's Object Lock configuration of " + store.describe() + " failed");
+  if (!state->object_lock)
+    return Error(ErrorCode::kUnsupported,
+                 "the repository requires Object Lock (" + std::string(retention_mode_name(policy.mode)) +
+                     ") but " + store.describe() + " has no Object Lock enabled",
+                 "config",
+                 "use a bucket created with Object Lock enabled (x-amz-bucket-object-lock-enabled: true); the lock "
+                 "policy of a repository cannot be removed");
+  return ok_status();
+}
+
+}  // namespace
+
 Repository::~Repository() {
   (void)uploads_->wait();  // never leave a pack upload running past the repository
 }
@@ -35,12 +60,21 @@ Status Repository::init(ObjectStore& store, std::string_view password, const Ini
   config.block_size = options.block_size;
   config.pack_size = options.pack_size;
   config.compression_level = options.compression_level;
+  config.lock = options.lock;
+  if (config.lock.enabled() && (config.lock.period_seconds <= 0 || config.lock.margin_seconds <= 0))
+    return Error(ErrorCode::kInvalidArgument, "an Object Lock policy needs a positive period and margin", "config",
+                 "pass e.g. --lock-period 30d --lock-margin 7d");
+  TRY_STATUS(check_lock_support(store, config.lock));
   return write_new(store, password, MasterKey::generate(), config, options.kdf);
 }
 
 Status Repository::init_sharing_keys(ObjectStore& store, std::string_view password, const Repository& source,
                                      const crypto::ScryptParams& kdf) {
-  return write_new(store, password, source.key_, source.config_, kdf);
+  // The lock policy belongs to the bucket a repository lives on, not to its
+  // keys: a copy target gets none (init it with its own policy to lock it).
+  RepoConfig config = source.config_;
+  config.lock = LockPolicy{};
+  return write_new(store, password, source.key_, config, kdf);
 }
 
 Status Repository::write_new(ObjectStore& store, std::string_view password, const MasterKey& key, RepoConfig config,
@@ -57,9 +91,12 @@ Status Repository::write_new(ObjectStore& store, std::string_view password, cons
   Bytes encoded = encode_config(config, key);
   TRY(decode_config(encoded));  // validates the parameters
   Bytes slot = TRY(seal_key_slot(key, password, kdf));
+  Retention retention;
+  if (config.lock.enabled())
+    retention = {config.lock.mode, now_unix() + config.lock.period_seconds + config.lock.margin_seconds};
   // Key first: a config without a key slot would be an unopenable repository.
-  TRY_STATUS(store.put(layout::key_slot(hex_encode(crypto::sha256(slot))), slot));
-  TRY_STATUS(store.put(layout::kConfig, encoded));
+  TRY_STATUS(store.put_retained(layout::key_slot(hex_encode(crypto::sha256(slot))), slot, retention));
+  TRY_STATUS(store.put_retained(layout::kConfig, encoded, retention));
   return ok_status();
 }
 
@@ -80,6 +117,7 @@ Result<std::unique_ptr<Repository>> Repository::open(std::shared_ptr<ObjectStore
     return std::move(config_bytes).error().with_context("reading the repository config");
   }
   RepoConfig config = TRY(decode_config(*config_bytes));
+  TRY_STATUS(check_lock_support(*store, config.lock));
   auto slots = TRY(list_all(*store, layout::kKeysPrefix));
   if (slots.empty())
     return Error(ErrorCode::kCorrupt, "the repository has no key slots", "keys/",
@@ -95,6 +133,7 @@ Result<std::unique_ptr<Repository>> Repository::open(std::shared_ptr<ObjectStore
     TRY_STATUS(verify_config(*config_bytes, *key));
     std::unique_ptr<Repository> repo(
         new Repository(std::move(store), std::move(config), std::move(key).value(), layout::id_of(info.key)));
+    TRY_STATUS(repo->reload_tombstones());
     TRY_STATUS(repo->reload_index());
     return repo;
   }
@@ -159,7 +198,7 @@ Status Repository::upload_pack(OpenPack& pack) {
   Bytes data = pack.builder.finish(entries);
   ObjectId pack_id;
   pack_id.bytes = crypto::sha256(data);
-  Status put = store_->put(layout::pack(pack_id), data);
+  Status put = write_object(layout::pack(pack_id), data);
   if (!put.ok() && put.error().code() != ErrorCode::kAlreadyExists) {
     std::lock_guard lock(mu_);
     for (const auto& id : pack.ids) pending_.erase(id);
@@ -253,7 +292,7 @@ Result<ObjectId> Repository::put_object(std::string (*key_of)(const ObjectId&), 
   Bytes sealed = seal_object(plaintext, kind);
   ObjectId id;
   id.bytes = crypto::sha256(sealed);
-  TRY_STATUS(store_->put(key_of(id), sealed));
+  TRY_STATUS(write_object(key_of(id), sealed));
   return id;
 }
 
@@ -269,6 +308,7 @@ Result<Bytes> Repository::get_object(const std::string& key, std::string_view ki
 Status Repository::reload_index() {
   auto objects = TRY(list_all(*store_, layout::kIndexPrefix));
   for (const auto& info : objects) {
+    if (is_tombstoned(info.key)) continue;  // replaced by prune, deletion pending
     Bytes plain = TRY(get_object(info.key, "index"));
     auto packs = decode_index(plain);
     if (!packs.ok()) return std::move(packs).error().with_context("index object " + info.key);
@@ -278,6 +318,7 @@ Status Repository::reload_index() {
 }
 
 Result<ObjectId> Repository::save_snapshot(const Snapshot& snapshot) {
+  TRY_STATUS(refresh_retention_if_due());
   return put_object(layout::snapshot, encode_snapshot(snapshot), "snapshot");
 }
 
@@ -295,7 +336,7 @@ Result<std::vector<Snapshot>> Repository::list_snapshots(std::vector<Error>* pro
   std::vector<Snapshot> out;
   for (const auto& info : objects) {
     auto id = BlobId::parse(layout::id_of(info.key));
-    if (!id.ok()) continue;
+    if (!id.ok() || is_tombstoned(info.key)) continue;
     auto s = load_snapshot(*id);
     if (!s.ok()) {
       if (problems) problems->push_back(std::move(s).error());
@@ -319,6 +360,7 @@ Result<ObjectId> Repository::resolve_snapshot(const std::string& ref) {
   std::vector<std::string> matches;
   for (const auto& info : objects) {
     std::string id = layout::id_of(info.key);
+    if (is_tombstoned(info.key)) continue;
     if (!ref.empty() && id.rfind(ref, 0) == 0) matches.push_back(id);
   }
   if (matches.empty())
@@ -329,7 +371,121 @@ Result<ObjectId> Repository::resolve_snapshot(const std::string& ref) {
   return BlobId::parse(matches[0]);
 }
 
-Status Repository::remove_snapshot(const ObjectId& id) { return store_->remove(layout::snapshot(id)); }
+Result<bool> Repository::remove_snapshot(const ObjectId& id) {
+  RemovalResult result = TRY(remove_objects({layout::snapshot(id)}));
+  return result.deferred.empty();
+}
+
+Retention Repository::new_object_retention() const {
+  if (!config_.lock.enabled()) return {};
+  return {config_.lock.mode, now_unix() + config_.lock.period_seconds + config_.lock.margin_seconds};
+}
+
+Status Repository::write_object(const std::string& key, ByteView data) {
+  Retention retention = new_object_retention();
+  if (!retention.active()) return store_->put(key, data);
+  return store_->put_retained(key, data, retention);
+}
+
+bool Repository::is_tombstoned(const std::string& key) const {
+  std::lock_guard lock(tombstones_mu_);
+  return tombstoned_.count(key) > 0;
+}
+
+std::vector<std::string> Repository::tombstoned_keys() const {
+  std::lock_guard lock(tombstones_mu_);
+  return {tombstoned_.begin(), tombstoned_.end()};
+}
+
+Status Repository::reload_tombstones() {
+  auto objects = TRY(list_all(*store_, layout::kTombstonesPrefix));
+  std::set<std::string> keys;
+  for (const auto& info : objects) {
+    Bytes plain = TRY(get_object(info.key, "tombstone"));
+    auto j = nlohmann::json::parse(as_string(plain), nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("keys") || !j["keys"].is_array())
+      return Error(ErrorCode::kCorrupt, "tombstone object " + info.key + " is not a list of keys", info.key,
+                   "run 'stowage repo check'");
+    for (const auto& k : j["keys"])
+      if (k.is_string()) keys.insert(k.get<std::string>());
+  }
+  std::lock_guard lock(tombstones_mu_);
+  tombstoned_ = std::move(keys);
+  return ok_status();
+}
+
+Result<RemovalResult> Repository::remove_objects(const std::vector<std::string>& keys) {
+  RemovalResult result;
+  std::vector<std::string> to_record;
+  for (const auto& key : keys) {
+    Status removed = store_->remove(key);
+    if (removed.ok()) {
+      result.removed++;
+      continue;
+    }
+    if (removed.error().code() != ErrorCode::kLocked) return std::move(removed).error();
+    result.deferred.push_back(key);
+    if (!is_tombstoned(key)) to_record.push_back(key);
+  }
+  if (!to_record.empty()) {
+    nlohmann::json j{{"time", format_time_utc(now_unix())}, {"keys", to_record}};
+    TRY(put_object(layout::tombstone, as_bytes(j.dump()), "tombstone"));
+    std::lock_guard lock(tombstones_mu_);
+    tombstoned_.insert(to_record.begin(), to_record.end());
+  }
+  return result;
+}
+
+Result<int64_t> Repository::last_retention_refresh() {
+  auto objects = TRY(list_all(*store_, layout::kRetentionPrefix));
+  // Creation counts as a refresh: the only objects then (config, key) were
+  // written with created + period + margin.
+  int64_t latest = 0;
+  if (!parse_time_utc(config_.created, latest)) latest = 0;
+  for (const auto& info : objects) {
+    auto plain = get_object(info.key, "retention");
+    if (!plain.ok()) continue;  // a damaged record only makes the next refresh come sooner
+    auto j = nlohmann::json::parse(as_string(*plain), nullptr, false);
+    if (j.is_object() && j.contains("started_unix") && j["started_unix"].is_number_integer())
+      latest = std::max(latest, j["started_unix"].get<int64_t>());
+  }
+  return latest;
+}
+
+Result<uint64_t> Repository::refresh_retention() {
+  if (!config_.lock.enabled()) return uint64_t(0);
+  // Every object present when the listing starts gets at least
+  // started + period + margin; objects written later got write time +
+  // period + margin when written. So after this, every live object stays
+  // locked at least until started + period + margin.
+  const int64_t started = now_unix();
+  std::vector<std::string> keys{layout::kConfig};
+  for (const char* prefix : {layout::kKeysPrefix, layout::kSnapshotsPrefix, layout::kIndexPrefix, layout::kDataPrefix})
+    TRY_STATUS(store_->list(prefix, [&](const ObjectInfo& o) {
+      if (!is_tombstoned(o.key)) keys.push_back(o.key);
+    }));
+  Retention until = new_object_retention();  // now (after listing) + period + margin
+  uint64_t extended = 0;
+  for (const auto& key : keys) {
+    Status status = store_->extend_retention(key, until);
+    if (!status.ok()) {
+      if (status.error().code() == ErrorCode::kNotFound) continue;  // removed meanwhile by prune
+      return std::move(status).error().with_context("extending the Object Lock retention");
+    }
+    extended++;
+  }
+  nlohmann::json record{{"started_unix", started}, {"until_unix", until.until_unix}, {"objects", extended}};
+  TRY(put_object(layout::retention_record, as_bytes(record.dump()), "retention"));
+  return extended;
+}
+
+Status Repository::refresh_retention_if_due() {
+  if (!config_.lock.enabled()) return ok_status();
+  int64_t last = TRY(last_retention_refresh());
+  if (now_unix() - last < config_.lock.margin_seconds / 2) return ok_status();
+  TRY(refresh_retention());
+  return ok_status();
+}
 
 Status Repository::add_key(std::string_view password, const crypto::ScryptParams& params) {
   if (password.empty()) return Error(ErrorCode::kInvalidArgument, "the new password is empty");

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <unordered_set>
 #include <vector>
 
@@ -27,6 +28,13 @@ struct InitOptions {
   uint32_t block_size = 1024 * 1024;
   uint32_t pack_size = 32 * 1024 * 1024;
   int compression_level = 1;
+  LockPolicy lock;  // enabled: the store must have Object Lock (checked)
+};
+
+// What a removal did on a repository whose objects may be locked.
+struct RemovalResult {
+  size_t removed = 0;
+  std::vector<std::string> deferred;  // locked: recorded in a tombstone, deleted by a later prune
 };
 
 // Counters of what this process added; read by progress reporting.
@@ -76,7 +84,32 @@ class Repository {
   Result<std::vector<Snapshot>> list_snapshots(std::vector<Error>* problems = nullptr);
   // "latest", a full id or a unique id prefix.
   Result<ObjectId> resolve_snapshot(const std::string& ref);
-  Status remove_snapshot(const ObjectId& id);
+  // Deletes the snapshot; when its object is still locked, records it in a
+  // tombstone instead (false): it is forgotten at once and deleted later.
+  Result<bool> remove_snapshot(const ObjectId& id);
+
+  // Writes a new object (create-only) with the retention the lock policy
+  // asks for; every repository object except locks goes through here.
+  Status write_object(const std::string& key, ByteView data);
+  // The retention a new object gets now (inactive without a lock policy).
+  Retention new_object_retention() const;
+  // Removes keys; locked ones are recorded in one new tombstone object
+  // (keys already recorded are not recorded again). Other failures stop it.
+  Result<RemovalResult> remove_objects(const std::vector<std::string>& keys);
+  // Keys logically deleted but still present because they were locked.
+  bool is_tombstoned(const std::string& key) const;
+  std::vector<std::string> tombstoned_keys() const;
+  Status reload_tombstones();
+
+  // Object Lock retention refresh (docs/repository-format.md): extends every
+  // live object's retention to now + period + margin and records the time.
+  // Returns the number of objects extended.
+  Result<uint64_t> refresh_retention();
+  // Runs refresh_retention() when the last one is older than half the margin.
+  // Called before every snapshot is saved.
+  Status refresh_retention_if_due();
+  // Time of the latest retention refresh record (0 when none).
+  Result<int64_t> last_retention_refresh();
 
   // Encrypted, content-named standalone objects (index, snapshots, locks).
   Result<ObjectId> put_object(std::string (*key_of)(const ObjectId&), ByteView plaintext, std::string_view kind);
@@ -127,6 +160,8 @@ class Repository {
   std::unique_ptr<OpenPack> open_[2];  // by BlobType
   std::vector<PackRecord> unindexed_;  // uploaded packs not yet in an index object
   std::mutex index_write_mu_;
+  mutable std::mutex tombstones_mu_;
+  std::set<std::string> tombstoned_;
   // Full packs upload on their own threads, so that the threads filling packs
   // never wait for the store (an fsync, an S3 round trip). At most
   // kUploadThreads + 1 packs wait in memory.

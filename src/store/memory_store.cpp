@@ -132,9 +132,70 @@ Status MemoryStore::remove(const std::string& key) {
   calls_[size_t(StoreVerb::kRemove)]++;
   ErrorCode code;
   if (take_fault(faults_before_, StoreVerb::kRemove, code)) return injected_error(StoreVerb::kRemove, code, key);
+  if (auto it = objects_.find(key); it != objects_.end() && it->second.retention.active() &&
+                                     it->second.retention.until_unix > now()) {
+    return Error(ErrorCode::kLocked,
+                 "object " + key + " in " + describe() + " is locked (" + retention_mode_name(it->second.retention.mode) +
+                     ") until " + std::to_string(it->second.retention.until_unix),
+                 key, "its retention has not ended; retry after it does");
+  }
   objects_.erase(key);
   if (take_fault(faults_after_, StoreVerb::kRemove, code)) return injected_error(StoreVerb::kRemove, code, key);
   return ok_status();
+}
+
+int64_t MemoryStore::now() const { return now_ ? now_ : int64_t(std::time(nullptr)); }
+
+void MemoryStore::enable_object_lock() {
+  std::lock_guard lock(mutex_);
+  object_lock_ = true;
+}
+
+void MemoryStore::set_now(int64_t unix_seconds) {
+  std::lock_guard lock(mutex_);
+  now_ = unix_seconds;
+}
+
+Status MemoryStore::put_retained(const std::string& key, ByteView data, const Retention& retention) {
+  if (!retention.active()) return put(key, data);
+  bool enabled;
+  {
+    std::lock_guard lock(mutex_);
+    enabled = object_lock_;
+  }
+  if (!enabled) return ObjectStore::put_retained(key, data, retention);
+  TRY_STATUS(put(key, data));
+  std::lock_guard lock(mutex_);
+  if (auto it = objects_.find(key); it != objects_.end()) it->second.retention = retention;
+  return ok_status();
+}
+
+Status MemoryStore::extend_retention(const std::string& key, const Retention& retention) {
+  std::lock_guard lock(mutex_);
+  if (!object_lock_) {
+    return Error(ErrorCode::kUnsupported, describe() + " has no Object Lock", key, "enable_object_lock() in the test");
+  }
+  auto it = objects_.find(key);
+  if (it == objects_.end()) return Error(ErrorCode::kNotFound, "object " + key + " not found in " + describe(), key);
+  Retention& stored = it->second.retention;
+  if (retention.until_unix > stored.until_unix) stored.until_unix = retention.until_unix;
+  if (stored.mode == RetentionMode::kNone) stored.mode = retention.mode;
+  return ok_status();
+}
+
+Result<BucketLockState> MemoryStore::lock_state() {
+  std::lock_guard lock(mutex_);
+  BucketLockState state;
+  state.object_lock = object_lock_;
+  if (object_lock_) state.versioning = "Enabled";
+  return state;
+}
+
+Result<Retention> MemoryStore::retention_of(const std::string& key) const {
+  std::lock_guard lock(mutex_);
+  auto it = objects_.find(key);
+  if (it == objects_.end()) return Error(ErrorCode::kNotFound, "object " + key + " not found in " + describe(), key);
+  return it->second.retention;
 }
 
 void MemoryStore::fail_next(StoreVerb verb, int count, ErrorCode code) {

@@ -28,6 +28,16 @@ class MemoryStore : public ObjectStore {
   Status list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) override;
   Status remove(const std::string& key) override;
 
+  // Object Lock emulation (off by default: then retention is kUnsupported,
+  // as on a filesystem). On: retained objects refuse removal with kLocked
+  // until their retain-until date, judged by set_now() or the real clock.
+  Status put_retained(const std::string& key, ByteView data, const Retention& retention) override;
+  Status extend_retention(const std::string& key, const Retention& retention) override;
+  Result<BucketLockState> lock_state() override;
+  void enable_object_lock();
+  void set_now(int64_t unix_seconds);  // 0: the real clock
+  Result<Retention> retention_of(const std::string& key) const;
+
   // Fault injection. The next `count` calls of `verb` fail with `code` without
   // touching the stored objects.
   void fail_next(StoreVerb verb, int count, ErrorCode code);
@@ -54,7 +64,11 @@ class MemoryStore : public ObjectStore {
   struct StoredObject {
     Bytes data;
     int64_t modified_unix = 0;
+    Retention retention;
   };
+  int64_t now() const;  // with mutex_ held
+  bool object_lock_ = false;
+  int64_t now_ = 0;
   // Counts the call and returns the injected failure to report before or after
   // the effect, if any. Called with mutex_ held.
   bool take_fault(std::array<Fault, 6>& faults, StoreVerb verb, ErrorCode& code);

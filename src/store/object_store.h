@@ -10,6 +10,17 @@
 // - get() of a missing key fails with kNotFound; transient failures are
 //   kUnavailable so the retry wrapper can tell them apart.
 // - list() returns keys under a prefix in lexicographic order.
+// - Retention (S3 Object Lock): put_retained() writes an object that nobody
+//   can delete or overwrite before its retain-until date; extend_retention()
+//   moves that date later, never earlier. Stores without Object Lock (fs)
+//   refuse both with kUnsupported. remove() of an object whose retention has
+//   not ended fails with kLocked ("retry later"), distinct from
+//   kPermissionDenied ("this identity may not delete").
+// - remove() deletes the object for good. On a versioned bucket that means
+//   deleting the object's version(s), not adding a delete marker: a marker
+//   would hide the object and free nothing, and the version under it is what
+//   the lock protects. Since stowage never overwrites a key, every key has
+//   exactly one version.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +40,27 @@ struct ObjectInfo {
   int64_t modified_unix = 0;  // seconds since epoch, 0 if unknown
 };
 
+// S3 Object Lock retention modes. GOVERNANCE: identities with
+// s3:BypassGovernanceRetention may still delete; COMPLIANCE: nobody may.
+enum class RetentionMode { kNone, kGovernance, kCompliance };
+const char* retention_mode_name(RetentionMode mode);  // "GOVERNANCE", "COMPLIANCE", "" for none
+// "GOVERNANCE"/"COMPLIANCE" (any case); "" and "none" give kNone.
+Result<RetentionMode> parse_retention_mode(const std::string& text);
+
+struct Retention {
+  RetentionMode mode = RetentionMode::kNone;
+  int64_t until_unix = 0;  // retain-until, seconds since the epoch
+  bool active() const { return mode != RetentionMode::kNone && until_unix > 0; }
+};
+
+// The bucket's Object Lock and versioning configuration.
+struct BucketLockState {
+  bool object_lock = false;    // Object Lock enabled on the bucket
+  std::string versioning;      // "Enabled", "Suspended", or "" (never enabled / no such notion)
+  RetentionMode default_mode = RetentionMode::kNone;  // the bucket's default retention rule, if any
+  int64_t default_days = 0;                           // its period in days (years are converted)
+};
+
 class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
@@ -45,6 +77,15 @@ class ObjectStore {
   virtual Status list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) = 0;
   // Deleting a missing key succeeds (idempotent).
   virtual Status remove(const std::string& key) = 0;
+
+  // A create-only put that locks the object until retention.until_unix. An
+  // inactive retention makes it a plain put(). Default: kUnsupported.
+  virtual Status put_retained(const std::string& key, ByteView data, const Retention& retention);
+  // Makes an existing object's retention last at least until
+  // retention.until_unix (a later date already set is kept). Default: kUnsupported.
+  virtual Status extend_retention(const std::string& key, const Retention& retention);
+  // The bucket's Object Lock and versioning state. Default: no Object Lock.
+  virtual Result<BucketLockState> lock_state();
 };
 
 // Convenience: list into a vector.

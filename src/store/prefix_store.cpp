@@ -31,4 +31,14 @@ Status PrefixStore::list(const std::string& prefix, const std::function<void(con
 
 Status PrefixStore::remove(const std::string& key) { return inner_->remove(prefix_ + key); }
 
+Status PrefixStore::put_retained(const std::string& key, ByteView data, const Retention& retention) {
+  return inner_->put_retained(prefix_ + key, data, retention);
+}
+
+Status PrefixStore::extend_retention(const std::string& key, const Retention& retention) {
+  return inner_->extend_retention(prefix_ + key, retention);
+}
+
+Result<BucketLockState> PrefixStore::lock_state() { return inner_->lock_state(); }
+
 }  // namespace stowage

@@ -61,10 +61,12 @@ Status to_status(Result<Unit>&& result) {
 }
 }  // namespace
 
-Status RetryStore::put(const std::string& key, ByteView data) {
+Status RetryStore::put(const std::string& key, ByteView data) { return put_retained(key, data, Retention{}); }
+
+Status RetryStore::put_retained(const std::string& key, ByteView data, const Retention& retention) {
   bool may_have_landed = false;  // an earlier attempt failed ambiguously
   Result<Unit> result = run<Unit>("put of", key, [&]() -> Result<Unit> {
-    Status status = inner_->put(key, data);
+    Status status = retention.active() ? inner_->put_retained(key, data, retention) : inner_->put(key, data);
     if (status.ok()) return Unit{};
     if (status.error().code() == ErrorCode::kUnavailable) may_have_landed = true;
     return std::move(status).error();
@@ -121,6 +123,14 @@ Status RetryStore::run_with_retries(const std::string& what, const std::string& 
     if (!status.ok()) return std::move(status).error();
     return Unit{};
   }));
+}
+
+Status RetryStore::extend_retention(const std::string& key, const Retention& retention) {
+  return run_with_retries("retention extension of", key, [&] { return inner_->extend_retention(key, retention); });
+}
+
+Result<BucketLockState> RetryStore::lock_state() {
+  return run<BucketLockState>("reading the Object Lock configuration of", describe(), [&] { return inner_->lock_state(); });
 }
 
 Status RetryStore::remove(const std::string& key) {

@@ -36,6 +36,10 @@ class RetryStore : public ObjectStore {
   // already delivered, so fn sees every key exactly once.
   Status list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) override;
   Status remove(const std::string& key) override;
+  // Like put(): an ambiguous failure followed by kAlreadyExists compares bytes.
+  Status put_retained(const std::string& key, ByteView data, const Retention& retention) override;
+  Status extend_retention(const std::string& key, const Retention& retention) override;
+  Result<BucketLockState> lock_state() override;
 
   ObjectStore& inner() { return *inner_; }
 

@@ -78,6 +78,15 @@ int64_t parse_iso8601(const std::string& text) {
   return int64_t(timegm(&parts));
 }
 
+std::string format_iso8601(int64_t unix_seconds) {
+  time_t t = time_t(unix_seconds);
+  struct tm parts {};
+  gmtime_r(&t, &parts);
+  char buffer[32];
+  strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return buffer;
+}
+
 int64_t parse_http_date(const std::string& text) {
   time_t when = curl_getdate(text.c_str(), nullptr);
   return when > 0 ? int64_t(when) : 0;

@@ -39,6 +39,7 @@ std::string sha256_hex(ByteView data);
 std::string md5_base64(ByteView data);  // for Content-MD5
 bool parse_uint64(const std::string& text, uint64_t& value);
 int64_t parse_iso8601(const std::string& text);  // "2026-02-12T20:18:48.000Z" to seconds
+std::string format_iso8601(int64_t unix_seconds);  // "2026-02-12T20:18:48Z"
 int64_t parse_http_date(const std::string& text);  // "Thu, 12 Feb 2026 20:18:48 GMT" to seconds, 0 if bad
 
 }  // namespace s3_detail

@@ -1,12 +1,14 @@
 // S3Store's verbs: put (single or multipart, create-only), get, ranged get,
 // stat, list (ListObjectsV2 pages), remove, and bucket creation.
 #include <algorithm>
+#include <ctime>
 
 #include "store/s3_request.h"
 #include "store/s3_xml.h"
 
 namespace stowage {
 
+using s3_detail::format_iso8601;
 using s3_detail::md5_base64;
 using s3_detail::parse_http_date;
 using s3_detail::parse_iso8601;
@@ -33,11 +35,27 @@ Status S3Store::ensure_bucket() {
   return error;
 }
 
-Status S3Store::put(const std::string& key, ByteView data) {
+Status S3Store::put(const std::string& key, ByteView data) { return put_retained(key, data, Retention{}); }
+
+namespace {
+// MinIO: "Object is WORM protected and cannot be overwritten"; versitygw:
+// "Access Denied because object protected by object lock."
+bool mentions_object_lock(const std::string& message) {
+  return message.find("WORM") != std::string::npos || message.find("object lock") != std::string::npos;
+}
+
+std::vector<std::string> lock_headers(const Retention& retention) {
+  if (!retention.active()) return {};
+  return {std::string("x-amz-object-lock-mode: ") + retention_mode_name(retention.mode),
+          "x-amz-object-lock-retain-until-date: " + format_iso8601(retention.until_unix)};
+}
+}  // namespace
+
+Status S3Store::put_retained(const std::string& key, ByteView data, const Retention& retention) {
   if (key.empty()) return Error(ErrorCode::kInvalidArgument, "empty object key", describe(), "pass a non-empty key");
-  if (data.size() > config_.multipart_threshold) return put_multipart(key, data);  // checks with HEAD first
+  if (data.size() > config_.multipart_threshold) return put_multipart(key, data, retention);  // checks with HEAD first
   if (!config_.conditional_writes) TRY_STATUS(check_absent_before_put(key));
-  return put_single(key, data);
+  return put_single(key, data, retention);
 }
 
 // Used before every multipart upload, to avoid sending tens of MiB for a key
@@ -59,21 +77,26 @@ Status S3Store::check_absent_before_put(const std::string& key) {
   return ok_status();
 }
 
-Status S3Store::put_single(const std::string& key, ByteView data) {
-  Request request{"PUT", config_.prefix + key, "", {}, data, "PutObject", key};
+Status S3Store::put_single(const std::string& key, ByteView data, const Retention& retention) {
+  Request request{"PUT", config_.prefix + key, "", lock_headers(retention), data, "PutObject", key};
   // Content-MD5 lets the server verify the body; Object Lock buckets demand it.
   request.headers.push_back("Content-MD5: " + md5_base64(data));
   request.headers.push_back("Content-Type: application/octet-stream");
   if (config_.conditional_writes) request.headers.push_back("If-None-Match: *");
   Response response = TRY(perform(request));
   if (response.status == 200) return ok_status();
-  return http_error(response, "PutObject", key);
+  Error error = http_error(response, "PutObject", key);
+  // versitygw refuses a put over a locked object before If-None-Match: the
+  // key exists all the same.
+  if (response.status == 403 && mentions_object_lock(error.message()))
+    return Error(ErrorCode::kAlreadyExists, error.message(), key, "objects are write-once; choose a new key");
+  return error;
 }
 
-Status S3Store::put_multipart(const std::string& key, ByteView data) {
+Status S3Store::put_multipart(const std::string& key, ByteView data, const Retention& retention) {
   TRY_STATUS(check_absent_before_put(key));
-  Request initiate{"POST", config_.prefix + key, "uploads=", {"Content-Type: application/octet-stream"}, {},
-                   "CreateMultipartUpload", key};
+  Request initiate{"POST", config_.prefix + key, "uploads=", lock_headers(retention), {}, "CreateMultipartUpload", key};
+  initiate.headers.push_back("Content-Type: application/octet-stream");
   Response started = TRY(perform(initiate));
   if (started.status != 200) return http_error(started, "CreateMultipartUpload", key);
   XmlElement xml = TRY(parse_xml(as_string(started.body), "CreateMultipartUpload answer for " + location_of(key)));
@@ -237,14 +260,106 @@ Status S3Store::list(const std::string& prefix, const std::function<void(const O
 }
 
 Status S3Store::remove(const std::string& key) {
-  Request request{"DELETE", config_.prefix + key, "", {}, {}, "DeleteObject", key};
+  // HEAD names the current version. Deleting that version (not the key) is
+  // what frees the space on a versioned bucket, and what Object Lock guards;
+  // a plain DELETE there would only add a delete marker.
+  Request head{"HEAD", config_.prefix + key, "", {}, {}, "HeadObject", key};
+  Response found = TRY(perform(head));
+  if (found.status == 404) return ok_status();  // already gone (idempotent)
+  if (found.status != 200) return http_error(found, "HeadObject", key);
+  std::string version = found.header("x-amz-version-id");
+  if (version == "null") version.clear();
+  std::string query = version.empty() ? "" : "versionId=" + uri_encode(version, false);
+  Request request{"DELETE", config_.prefix + key, query, {}, {}, "DeleteObject", key};
   Response response = TRY(perform(request));
   if (response.status == 204 || response.status == 200) return ok_status();
   Error error = http_error(response, "DeleteObject", key);
   if (error.code() == ErrorCode::kNotFound && error.message().find("NoSuchBucket") == std::string::npos) {
     return ok_status();
   }
+  if (response.status == 403 || response.status == 400) {
+    // MinIO: AccessDenied "Object is WORM protected and cannot be overwritten".
+    // AWS: AccessDenied as for a missing permission, so ask for the retention.
+    bool locked = mentions_object_lock(error.message());
+    int64_t until = 0;
+    if (Result<Retention> retention = retention_of(key, version); retention.ok() && retention->active()) {
+      until = retention->until_unix;
+      if (until > int64_t(std::time(nullptr))) locked = true;
+    }
+    if (locked) {
+      return Error(ErrorCode::kLocked,
+                   error.message() + (until ? " (retained until " + format_iso8601(until) + ")" : ""), key,
+                   "the object is under Object Lock retention; stowage records it and deletes it on a later run");
+    }
+  }
   return error;
+}
+
+Result<Retention> S3Store::retention_of(const std::string& key, const std::string& version_id) {
+  std::string query = "retention=";
+  if (!version_id.empty()) query += "&versionId=" + uri_encode(version_id, false);
+  Request request{"GET", config_.prefix + key, query, {}, {}, "GetObjectRetention", key};
+  Response response = TRY(perform(request));
+  if (response.status == 404) {
+    Error error = http_error(response, "GetObjectRetention", key);
+    // No retention configured on the object: not an error for us.
+    if (error.message().find("NoSuchObjectLockConfiguration") != std::string::npos) return Retention{};
+    return error;
+  }
+  if (response.status != 200) return http_error(response, "GetObjectRetention", key);
+  XmlElement xml = TRY(parse_xml(as_string(response.body), "GetObjectRetention answer for " + location_of(key)));
+  Retention retention;
+  retention.mode = TRY(parse_retention_mode(xml.child_text("Mode")));
+  retention.until_unix = parse_iso8601(xml.child_text("RetainUntilDate"));
+  return retention;
+}
+
+Status S3Store::extend_retention(const std::string& key, const Retention& retention) {
+  if (!retention.active()) return ok_status();
+  std::string body = std::string("<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>") +
+                     retention_mode_name(retention.mode) + "</Mode><RetainUntilDate>" +
+                     format_iso8601(retention.until_unix) + "</RetainUntilDate></Retention>";
+  Request request{"PUT", config_.prefix + key, "retention=", {}, as_bytes(body), "PutObjectRetention", key};
+  request.headers.push_back("Content-MD5: " + md5_base64(as_bytes(body)));
+  request.headers.push_back("Content-Type: application/xml");
+  Response response = TRY(perform(request));
+  if (response.status == 200 || response.status == 204) return ok_status();
+  Error error = http_error(response, "PutObjectRetention", key);
+  // Shortening a retention is refused; a later date already set is what we want.
+  if (Result<Retention> current = retention_of(key); current.ok() && current->active() &&
+                                                      current->until_unix >= retention.until_unix) {
+    return ok_status();
+  }
+  return error;
+}
+
+Result<BucketLockState> S3Store::lock_state() {
+  BucketLockState state;
+  Request lock{"GET", "", "object-lock=", {}, {}, "GetObjectLockConfiguration", ""};
+  Response locked = TRY(perform(lock));
+  if (locked.status == 200) {
+    XmlElement xml = TRY(parse_xml(as_string(locked.body), "GetObjectLockConfiguration answer for s3://" + config_.bucket));
+    state.object_lock = xml.child_text("ObjectLockEnabled") == "Enabled";
+    if (const XmlElement* rule = xml.child("Rule")) {
+      if (const XmlElement* retention = rule->child("DefaultRetention")) {
+        Result<RetentionMode> mode = parse_retention_mode(retention->child_text("Mode"));
+        if (mode.ok()) state.default_mode = *mode;
+        uint64_t days = 0, years = 0;
+        if (parse_uint64(retention->child_text("Days"), days)) state.default_days = int64_t(days);
+        if (parse_uint64(retention->child_text("Years"), years)) state.default_days = int64_t(years) * 365;
+      }
+    }
+  } else {
+    Error error = http_error(locked, "GetObjectLockConfiguration", "");
+    // Buckets without Object Lock answer 404 ObjectLockConfigurationNotFoundError.
+    if (error.message().find("ObjectLockConfigurationNotFound") == std::string::npos) return error;
+  }
+  Request versioning{"GET", "", "versioning=", {}, {}, "GetBucketVersioning", ""};
+  Response answer = TRY(perform(versioning));
+  if (answer.status != 200) return http_error(answer, "GetBucketVersioning", "");
+  XmlElement xml = TRY(parse_xml(as_string(answer.body), "GetBucketVersioning answer for s3://" + config_.bucket));
+  state.versioning = xml.child_text("Status");
+  return state;
 }
 
 }  // namespace stowage

@@ -69,7 +69,20 @@ class S3Store : public ObjectStore {
   Result<Bytes> get_range(const std::string& key, uint64_t offset, uint64_t length) override;
   Result<ObjectInfo> stat(const std::string& key) override;
   Status list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) override;
+  // On a versioned bucket: deletes the object's version (HEAD names it), so
+  // no delete marker is left; a version still under retention gives kLocked.
   Status remove(const std::string& key) override;
+  // x-amz-object-lock-mode and -retain-until-date on PutObject (or
+  // CreateMultipartUpload), with Content-MD5 as Object Lock requires.
+  Status put_retained(const std::string& key, ByteView data, const Retention& retention) override;
+  // PutObjectRetention (?retention); a refusal because a later date is already
+  // set counts as success.
+  Status extend_retention(const std::string& key, const Retention& retention) override;
+  // GetObjectLockConfiguration (?object-lock) and GetBucketVersioning (?versioning).
+  Result<BucketLockState> lock_state() override;
+  // The retention of the key's current version (GetObjectRetention); an
+  // inactive Retention when it has none.
+  Result<Retention> retention_of(const std::string& key, const std::string& version_id = "");
 
   const S3Config& config() const { return config_; }
 
@@ -88,8 +101,8 @@ class S3Store : public ObjectStore {
   std::string url_for(const std::string& full_key, const std::string& query) const;
   std::string location_of(const std::string& key) const;  // s3://bucket/prefix/key
 
-  Status put_single(const std::string& key, ByteView data);
-  Status put_multipart(const std::string& key, ByteView data);
+  Status put_single(const std::string& key, ByteView data, const Retention& retention);
+  Status put_multipart(const std::string& key, ByteView data, const Retention& retention);
   Status upload_parts_and_complete(const std::string& key, const std::string& upload_id, ByteView data);
   Status check_absent_before_put(const std::string& key);
 

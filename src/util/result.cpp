@@ -14,6 +14,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::kIo: return "I/O error";
     case ErrorCode::kUnsupported: return "unsupported";
     case ErrorCode::kConflict: return "conflict";
+    case ErrorCode::kLocked: return "locked by retention";
     case ErrorCode::kCancelled: return "cancelled";
     case ErrorCode::kInternal: return "internal error";
   }

@@ -21,6 +21,7 @@ enum class ErrorCode {
   kIo,               // local I/O failure
   kUnsupported,      // e.g. a newer repository format version
   kConflict,         // lock held by another process, concurrent change
+  kLocked,           // refused by an object's retention (S3 Object Lock): retry after it ends
   kCancelled,
   kInternal,
 };

@@ -214,5 +214,58 @@ TEST(BackupLocationLayout, NamesThatCouldEscapeAreRefused) {
   EXPECT_EQ(layout::backup_name_of("backups/n/velero-backup.json"), "n");
 }
 
+TEST(BackupLocation, ObjectLockRetainsUntilExpirationPlusMarginAndDefersDeletion) {
+  auto store = std::make_shared<MemoryStore>();
+  store->enable_object_lock();
+  LocationSettings settings = fast_settings();
+  json spec = {{"objectLock", {{"mode", "COMPLIANCE"}, {"retentionMargin", "1h"}}}};
+  ASSERT_TRUE(apply_object_lock_spec(spec, settings).ok());
+  EXPECT_EQ(settings.lock_mode, RetentionMode::kCompliance);
+  EXPECT_EQ(settings.lock_margin_seconds, 3600);
+  auto location = BackupLocation::open(store, "pw", settings).value();
+  auto status = object_lock_status(location->store(), location->settings());
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ((*status)["enabled"], true);
+
+  const int64_t expires = 2'000'000'000;
+  // Without an expiration there is no retain-until: refused.
+  EXPECT_EQ(location->put_backup_object("b1", BackupObject::kContents, pattern(100)).error().code(),
+            ErrorCode::kInvalidArgument);
+  auto digest = location->put_backup_object("b1", BackupObject::kContents, pattern(100), expires);
+  ASSERT_TRUE(digest.ok()) << digest.error().to_string();
+  BackupManifest manifest;
+  manifest.objects[layout::backup_object_file("b1", BackupObject::kContents)] = digest.value();
+  json metadata = backup_object("b1");
+  metadata["status"]["expiration"] = "2033-05-18T03:33:20Z";  // 2'000'000'000
+  ASSERT_TRUE(location->put_backup_metadata("b1", metadata, manifest).ok());
+  for (auto object : {BackupObject::kContents, BackupObject::kMetadata}) {
+    auto retention = store->retention_of(layout::backup_object("b1", object));
+    ASSERT_TRUE(retention.ok());
+    EXPECT_EQ(retention->mode, RetentionMode::kCompliance);
+    EXPECT_EQ(retention->until_unix, expires + 3600);
+  }
+
+  // Deleting before the retention ends: recorded, not failed, and no longer listed.
+  bool deferred = false;
+  ASSERT_TRUE(location->delete_backup("b1", &deferred).ok());
+  EXPECT_TRUE(deferred);
+  EXPECT_TRUE(store->get(layout::backup_object("b1", BackupObject::kMetadata)).ok());
+  EXPECT_TRUE(location->list_backups()->empty());
+  EXPECT_TRUE(location->retry_pending_deletions()->empty());  // still locked
+  // After it, the retry deletes everything, the record last.
+  store->set_now(expires + 3601);
+  auto done = location->retry_pending_deletions();
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->size(), 1u);
+  EXPECT_TRUE(list_all(*store, "backups/")->empty());
+  EXPECT_TRUE(list_all(*store, std::string(layout::kPendingDeletionsPrefix))->empty());
+
+  // A lock asked for on a bucket without one is reported.
+  MemoryStore plain;
+  EXPECT_EQ(object_lock_status(plain, settings).error().code(), ErrorCode::kUnsupported);
+  EXPECT_EQ(apply_object_lock_spec(json{{"objectLock", {{"mode", "SOMETIMES"}}}}, settings).error().code(),
+            ErrorCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace stowage::backupstore
