@@ -187,7 +187,7 @@ void BackupController::finalize(const Json& backup) {
         if (record.snapshot_id.empty()) continue;
         auto id = repo.resolve_snapshot(record.snapshot_id);
         if (!id.ok()) continue;  // gone already (an earlier, interrupted deletion)
-        Status forgotten = repo.remove_snapshot(id.value());
+        auto forgotten = repo.remove_snapshot(id.value());  // a locked one is tombstoned: forgotten all the same
         if (!forgotten.ok()) {
           context_.events.warning(backup, "DeletionPending", "forgetting volume snapshot " + record.snapshot_id +
                                                                  " failed: " + forgotten.error().to_string());
@@ -197,12 +197,20 @@ void BackupController::finalize(const Json& backup) {
       if (!records.value().empty())
         context_.log.info("forgot the backup's volume snapshots", {{"backup", name}, {"snapshots", std::to_string(records.value().size())}});
     }
-    Status removed = location.value()->delete_backup(name);
+    bool deferred = false;
+    Status removed = location.value()->delete_backup(name, &deferred);
     if (!removed.ok()) {
       context_.events.warning(backup, "DeletionPending", "deleting the data failed: " + removed.error().to_string());
       return;
     }
-    context_.log.info("deleted the backup's objects from its location", {{"backup", name}, {"location", location_name}});
+    if (deferred) {
+      context_.log.info("the backup's objects are under Object Lock retention; recorded for deletion when it ends",
+                        {{"backup", name}, {"location", location_name}});
+      context_.events.normal(backup, "DeletionDeferred",
+                             "objects still locked in " + location_name + "; they are deleted when their retention ends");
+    } else {
+      context_.log.info("deleted the backup's objects from its location", {{"backup", name}, {"location", location_name}});
+    }
   }
   kube::DynamicClient dynamic(context_.client);
   (void)dynamic.update_with_retry(resources::backup(), context_.namespace_name, name, [&](Json& object) -> Status {
