@@ -72,6 +72,10 @@ Result<std::unique_ptr<BackupLocation>> BackupLocation::open(std::shared_ptr<Obj
   if (!repository.ok() && repository.error().code() == ErrorCode::kNotFound && !settings.read_only) {
     InitOptions options;
     options.kdf = settings.kdf;
+    if (settings.lock_mode != RetentionMode::kNone)
+      options.lock = {settings.lock_mode, settings.repository_lock_period_seconds,
+                      // the margin is also the longest gap between retention refreshes: at least a day
+                      std::max<int64_t>(settings.lock_margin_seconds, 24 * 3600)};
     Status created = Repository::init(*repo_store, password, options);
     // Another process (a node agent) may have created it a moment before.
     if (!created.ok() && created.error().code() != ErrorCode::kAlreadyExists) return created.error();
@@ -97,6 +101,14 @@ Status apply_object_lock_spec(const json& spec, LocationSettings& settings) {
       return Error(ErrorCode::kInvalidArgument, "spec.objectLock.retentionMargin \"" + margin + "\" is not a duration",
                    "spec.objectLock.retentionMargin", "use a Go duration such as 168h");
     settings.lock_margin_seconds = std::chrono::duration_cast<std::chrono::seconds>(*parsed).count();
+  }
+  std::string period = lock.value("volumeDataPeriod", std::string());
+  if (!period.empty()) {
+    auto parsed = parse_duration(period);
+    if (!parsed.ok() || parsed->count() <= 0)
+      return Error(ErrorCode::kInvalidArgument, "spec.objectLock.volumeDataPeriod \"" + period + "\" is not a duration",
+                   "spec.objectLock.volumeDataPeriod", "use a Go duration such as 720h");
+    settings.repository_lock_period_seconds = std::chrono::duration_cast<std::chrono::seconds>(*parsed).count();
   }
   return ok_status();
 }

@@ -53,6 +53,9 @@ struct LocationSettings {
   // with retain-until = the backup's expiration + lock_margin_seconds.
   RetentionMode lock_mode = RetentionMode::kNone;
   int64_t lock_margin_seconds = 0;
+  // The lock period of the repository under repository/ (volume data) when
+  // it is created with a lock (spec.objectLock.volumeDataPeriod, default 720h).
+  int64_t repository_lock_period_seconds = 720 * 3600;
 };
 
 // Fills the Object Lock settings from a BackupStorageLocation spec

@@ -224,6 +224,7 @@ void add_admin_commands(CLI::App& app, KubeFlags& flags, int& code) {
     struct LocationFlags {
       std::string name, url, bucket, prefix, config, credential, credentials_file, password_secret, password_file;
       std::string access_mode = "ReadWrite", archive_format = "Encrypted", validation_frequency;
+      std::string lock_mode, lock_margin, lock_volume_period;
       bool is_default = false;
     };
     auto f = std::make_shared<LocationFlags>();
@@ -244,12 +245,26 @@ void add_admin_commands(CLI::App& app, KubeFlags& flags, int& code) {
         ->check(CLI::IsMember({"Encrypted", "Plain"}));
     create->add_option("--validation-frequency", f->validation_frequency, "how often the server checks it, e.g. 1m");
     create->add_flag("--default", f->is_default, "backups without --storage-location go here");
+    create->add_option("--object-lock-mode", f->lock_mode,
+                       "S3 Object Lock: write every object with a retention date, GOVERNANCE or COMPLIANCE (the "
+                       "bucket must have Object Lock)")
+        ->check(CLI::IsMember({"GOVERNANCE", "COMPLIANCE"}));
+    create->add_option("--object-lock-margin", f->lock_margin, "retention beyond each backup's expiration, e.g. 24h");
+    create->add_option("--object-lock-volume-period", f->lock_volume_period,
+                       "how long volume data stays locked after each backup (default 720h; at least the longest ttl)");
     create->callback([&flags, &code, f] {
       auto fail = [&](const Error& e) { code = report(e); };
       if (f->url.empty() == f->bucket.empty()) return fail(Error(ErrorCode::kInvalidArgument, "give exactly one of --url and --bucket"));
       auto session = connect(flags);
       if (!session.ok()) return fail(session.error());
       Json spec = {{"accessMode", f->access_mode}, {"archiveFormat", f->archive_format}, {"default", f->is_default}};
+      if (!f->lock_mode.empty()) {
+        spec["objectLock"] = {{"mode", f->lock_mode}};
+        if (!f->lock_margin.empty()) spec["objectLock"]["retentionMargin"] = f->lock_margin;
+        if (!f->lock_volume_period.empty()) spec["objectLock"]["volumeDataPeriod"] = f->lock_volume_period;
+      } else if (!f->lock_margin.empty() || !f->lock_volume_period.empty()) {
+        return fail(Error(ErrorCode::kInvalidArgument, "--object-lock-margin and --object-lock-volume-period need --object-lock-mode"));
+      }
       if (!f->url.empty()) spec["url"] = f->url;
       else spec["objectStorage"] = {{"bucket", f->bucket}, {"prefix", f->prefix}};
       if (!f->config.empty()) {

@@ -571,9 +571,8 @@ def test_object_lock_location_locks_backups_and_defers_their_deletion(world):
     url = (f"s3://{bucket}/loc?endpoint={env['STOWAGE_TEST_S3_ENDPOINT']}&region={env.get('AWS_REGION', 'us-east-1')}"
            "&path-style=true")
     c.run("backup-location", "create", "locked", "--url", url, "--credentials-file", world["work"] / "credentials",
-          "--password-file", world["work"] / "password", "--validation-frequency", "2s")
-    k.run("patch", "backupstoragelocations.stowage.io", "-n", c.namespace, "locked", "--type=merge", "-p",
-          json.dumps({"spec": {"objectLock": {"mode": "GOVERNANCE", "retentionMargin": "1h"}}}))
+          "--password-file", world["work"] / "password", "--validation-frequency", "2s",
+          "--object-lock-mode", "GOVERNANCE", "--object-lock-margin", "1h", "--object-lock-volume-period", "48h")
     status = k.wait_until("the locked location to be Available with status.objectLock", lambda: (
         lambda s: s if s.get("phase") == "Available" and s.get("objectLock", {}).get("enabled") else None)(
         c.json("backup-location", "get", "locked").get("status", {})), timeout=60)
@@ -593,6 +592,9 @@ def test_object_lock_location_locks_backups_and_defers_their_deletion(world):
     expiration = time.mktime(time.strptime(backup["status"]["expiration"], "%Y-%m-%dT%H:%M:%SZ"))
     retained = time.mktime(time.strptime(until[:19], "%Y-%m-%dT%H:%M:%S"))
     assert abs(retained - (expiration + 3600)) <= 2, (until, backup["status"]["expiration"])
+    # The repository for volume data in the location was created locked too (its config object).
+    code, body = s3("GET", "loc/repository/config?retention=")
+    assert code == 200 and "GOVERNANCE" in body, body
 
     # Deleting it now: the Backup goes, the locked objects stay, recorded.
     c.run("backup", "delete", "b-locked", check=False)
