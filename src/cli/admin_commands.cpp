@@ -69,6 +69,17 @@ void on_stop_signal(int) {
   if (g_server_stop) g_server_stop->request_stop();
 }
 
+// A location's Object Lock, asked for and as the bucket has it:
+// "GOVERNANCE (bucket: lock on, versioning Enabled)".
+std::string object_lock_text(const Json& spec, const Json& status) {
+  std::string asked = spec.contains("objectLock") ? spec["objectLock"].value("mode", std::string("?")) : "off";
+  if (!status.contains("objectLock")) return asked;
+  const Json& bucket = status["objectLock"];
+  std::string versioning = bucket.value("versioning", std::string());
+  return asked + " (bucket: lock " + (bucket.value("enabled", false) ? "on" : "off") +
+         (versioning.empty() ? std::string() : ", versioning " + versioning) + ")";
+}
+
 // Runs a long-lived loop (server, agent) until SIGTERM or SIGINT.
 int run_until_signalled(const std::function<Status(std::stop_token)>& loop) {
   std::stop_source stop;
@@ -329,7 +340,7 @@ void add_admin_commands(CLI::App& app, KubeFlags& flags, int& code) {
       if (!session.ok()) { code = report(session.error()); return; }
       auto objects = get_objects(session.value(), resources::backup_storage_location(), *name);
       if (!objects.ok()) { code = report(objects.error()); return; }
-      code = print_objects(flags, objects.value(), {"NAME", "PHASE", "URL", "ACCESS MODE", "ARCHIVES", "DEFAULT", "LAST VALIDATED", "MESSAGE"},
+      code = print_objects(flags, objects.value(), {"NAME", "PHASE", "URL", "ACCESS MODE", "ARCHIVES", "OBJECT LOCK", "DEFAULT", "LAST VALIDATED", "MESSAGE"},
                            [](const Json& o) -> std::vector<std::string> {
                              Json spec = o.value("spec", Json::object());
                              Json status = o.value("status", Json::object());
@@ -338,6 +349,7 @@ void add_admin_commands(CLI::App& app, KubeFlags& flags, int& code) {
                                      url.ok() ? url.value() : url.error().message(),
                                      spec.value("accessMode", std::string("ReadWrite")),
                                      spec.value("archiveFormat", std::string("Encrypted")),
+                                     object_lock_text(spec, status),
                                      spec.value("default", false) ? "true" : "false",
                                      status.value("lastValidationTime", std::string()), status.value("message", std::string())};
                            });

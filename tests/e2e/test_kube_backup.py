@@ -577,6 +577,8 @@ def test_object_lock_location_locks_backups_and_defers_their_deletion(world):
         lambda s: s if s.get("phase") == "Available" and s.get("objectLock", {}).get("enabled") else None)(
         c.json("backup-location", "get", "locked").get("status", {})), timeout=60)
     assert status["objectLock"]["versioning"] == "Enabled", status
+    table = c.run("backup-location", "get", "locked").stdout
+    assert "GOVERNANCE (bucket: lock on, versioning Enabled)" in table, table
 
     c.run("backup", "create", "b-locked", "--include-namespaces", app["ns"], "--include-resources", "configmaps",
           "--storage-location", "locked", "--ttl", "24h", "--wait")
