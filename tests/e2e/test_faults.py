@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import random
+import re
 import signal
 import time
 
@@ -132,8 +133,10 @@ def test_tampered_snapshot_and_index_objects_are_refused(fs_repo, tmp_path):
 def test_newer_format_version_is_refused_with_versions_named(fs_repo):
     config = repo_dir(fs_repo) / "config"
     os.chmod(config, 0o644)
-    config.write_text(config.read_text().replace('"version": 1', '"version": 2'))
+    text = config.read_text()
+    current = int(re.search(r'"version": (\d+)', text).group(1))
+    config.write_text(text.replace(f'"version": {current}', f'"version": {current + 1}'))
     r = fs_repo.run("snapshot", "list", check=False)
     assert r.returncode != 0
-    assert b"version 2 is newer than this stowage reads (1)" in r.stderr
+    assert f"version {current + 1} is newer than this stowage reads ({current})".encode() in r.stderr
     assert b"upgrade stowage" in r.stderr
