@@ -375,20 +375,10 @@ Status run_agent(kube::ApiClient& client, const AgentOptions& options, const Log
   MetricsRegistry registry;
   AgentMetrics metrics = TRY(AgentMetrics::create(registry));
   std::atomic<bool> ready{false};
-  std::unique_ptr<HttpEndpoint> endpoint;
-  if (!options.metrics_address.empty()) {
-    auto [host, port] = TRY(parse_listen_address(options.metrics_address));
-    HttpEndpointOptions endpoint_options;
-    endpoint_options.address = host;
-    endpoint_options.port = port;
-    endpoint_options.readiness = [&]() -> Status {
-      if (ready) return ok_status();
-      return Error(ErrorCode::kUnavailable, "the agent has not listed its work items yet");
-    };
-    endpoint = std::make_unique<HttpEndpoint>(registry, endpoint_options);
-    TRY_STATUS(endpoint->start());
-    log.info("metrics and health endpoint listening", {{"address", endpoint->address()}});
-  }
+  auto endpoint = TRY(start_http_endpoint(registry, options.metrics_address, [&]() -> Status {
+    if (ready) return ok_status();
+    return Error(ErrorCode::kUnavailable, "the agent has not listed its work items yet");
+  }, log));
   crypto::ScryptParams kdf;
   if (options.kdf_n) kdf.n = options.kdf_n;
   kube::DynamicClient dynamic(client);

@@ -28,20 +28,10 @@ Status run_server(kube::ApiClient& client, const ServerOptions& options, const L
 
   // Readiness: the API server answers and stowage's CRDs are installed.
   std::atomic<bool> ready{false};
-  std::unique_ptr<HttpEndpoint> endpoint;
-  if (!options.metrics_address.empty()) {
-    auto [host, port] = TRY(parse_listen_address(options.metrics_address));
-    HttpEndpointOptions endpoint_options;
-    endpoint_options.address = host;
-    endpoint_options.port = port;
-    endpoint_options.readiness = [&]() -> Status {
-      if (ready) return ok_status();
-      return Error(ErrorCode::kUnavailable, "the server has not listed its objects yet");
-    };
-    endpoint = std::make_unique<HttpEndpoint>(registry, endpoint_options);
-    TRY_STATUS(endpoint->start());
-    log.info("metrics and health endpoint listening", {{"address", endpoint->address()}});
-  }
+  auto endpoint = TRY(start_http_endpoint(registry, options.metrics_address, [&]() -> Status {
+    if (ready) return ok_status();
+    return Error(ErrorCode::kUnavailable, "the server has not listed its objects yet");
+  }, log));
 
   kube::DynamicClient dynamic(client);
   TRY(dynamic.list(resources::backup(), options.namespace_name, {}));  // CRDs installed and readable?

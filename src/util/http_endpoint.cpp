@@ -133,4 +133,18 @@ Result<std::pair<std::string, int>> parse_listen_address(const std::string& addr
 }
 
 
+Result<std::unique_ptr<HttpEndpoint>> start_http_endpoint(MetricsRegistry& registry, const std::string& address,
+                                                           std::function<Status()> readiness, const Logger& log) {
+  if (address.empty()) return std::unique_ptr<HttpEndpoint>();
+  auto [host, port] = TRY(parse_listen_address(address));
+  HttpEndpointOptions options;
+  options.address = host;
+  options.port = port;
+  options.readiness = std::move(readiness);
+  auto endpoint = std::make_unique<HttpEndpoint>(registry, options);
+  TRY_STATUS(endpoint->start());
+  log.info("metrics and health endpoint listening", {{"address", endpoint->address()}});
+  return endpoint;
+}
+
 }  // namespace stowage

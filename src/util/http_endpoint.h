@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "util/log.h"
 #include "util/metrics.h"
 #include "util/result.h"
 
@@ -49,6 +50,11 @@ class HttpEndpoint {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The endpoint of a long-running process (server, agent) on `address`
+// ("HOST:PORT"; "" = none: returns null), started, its address logged.
+Result<std::unique_ptr<HttpEndpoint>> start_http_endpoint(MetricsRegistry& registry, const std::string& address,
+                                                           std::function<Status()> readiness, const Logger& log);
 
 // "HOST:PORT" of a listen flag (--metrics-address), split.
 Result<std::pair<std::string, int>> parse_listen_address(const std::string& address);
