@@ -76,7 +76,10 @@ Result<std::unique_ptr<BackupLocation>> BackupLocation::open(std::shared_ptr<Obj
       options.lock = {settings.lock_mode, settings.repository_lock_period_seconds,
                       // the margin is also the longest gap between retention refreshes: at least a day
                       std::max<int64_t>(settings.lock_margin_seconds, 24 * 3600)};
-    Status created = Repository::init(*repo_store, password, options);
+    Status created = settings.share_keys_with
+                         ? Repository::init_sharing_keys(*repo_store, password, *settings.share_keys_with,
+                                                         options.kdf, options.lock)
+                         : Repository::init(*repo_store, password, options);
     // Another process (a node agent) may have created it a moment before.
     if (!created.ok() && created.error().code() != ErrorCode::kAlreadyExists) return created.error();
     repository = Repository::open(repo_store, password);

@@ -56,6 +56,10 @@ struct LocationSettings {
   // The lock period of the repository under repository/ (volume data) when
   // it is created with a lock (spec.objectLock.volumeDataPeriod, default 720h).
   int64_t repository_lock_period_seconds = 720 * 3600;
+  // A repository created on first use shares this repository's master key
+  // and chunking (spec.copyKeysFrom): backups can then be copied into this
+  // location by sending only the chunks it lacks. Used only while opening.
+  const Repository* share_keys_with = nullptr;
 };
 
 // Fills the Object Lock settings from a BackupStorageLocation spec

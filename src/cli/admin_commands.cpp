@@ -235,7 +235,7 @@ void add_admin_commands(CLI::App& app, KubeFlags& flags, int& code) {
     struct LocationFlags {
       std::string name, url, bucket, prefix, config, credential, credentials_file, password_secret, password_file;
       std::string access_mode = "ReadWrite", archive_format = "Encrypted", validation_frequency;
-      std::string lock_mode, lock_margin, lock_volume_period;
+      std::string lock_mode, lock_margin, lock_volume_period, copy_keys_from;
       bool is_default = false;
     };
     auto f = std::make_shared<LocationFlags>();
@@ -263,6 +263,9 @@ void add_admin_commands(CLI::App& app, KubeFlags& flags, int& code) {
     create->add_option("--object-lock-margin", f->lock_margin, "retention beyond each backup's expiration, e.g. 24h");
     create->add_option("--object-lock-volume-period", f->lock_volume_period,
                        "how long volume data stays locked after each backup (default 720h; at least the longest ttl)");
+    create->add_option("--copy-keys-from", f->copy_keys_from,
+                       "a location whose backups are copied here (`backup copy --to NAME`): this location's "
+                       "repository is created sharing its keys, so volume data is copied chunk by chunk");
     create->callback([&flags, &code, f] {
       auto fail = [&](const Error& e) { code = report(e); };
       if (f->url.empty() == f->bucket.empty()) return fail(Error(ErrorCode::kInvalidArgument, "give exactly one of --url and --bucket"));
@@ -321,6 +324,7 @@ void add_admin_commands(CLI::App& app, KubeFlags& flags, int& code) {
         spec["repositoryPassword"] = {{"name", f->name + "-repository"}, {"key", "password"}};
       }
       if (!f->validation_frequency.empty()) spec["validationFrequency"] = f->validation_frequency;
+      if (!f->copy_keys_from.empty()) spec["copyKeysFrom"] = f->copy_keys_from;
       Json object = {{"apiVersion", resources::kApiVersion}, {"kind", "BackupStorageLocation"},
                      {"metadata", {{"name", f->name}, {"namespace", session.value().namespace_name}}}, {"spec", spec}};
       kube::DynamicClient dynamic(*session.value().client);

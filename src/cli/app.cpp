@@ -652,7 +652,7 @@ int cmd_copy(const Globals& g, const CopyArgs& a) {
   json copied = json::array();
   for (const auto& [from, to] : r->copied) copied.push_back({{"source", from.hex()}, {"target", to.hex()}});
   json present = json::array();
-  for (const auto& id : r->already_present) present.push_back(id.hex());
+  for (const auto& [id, target_id] : r->already_present) present.push_back(id.hex());
   if (format_of(g) != OutputFormat::kTable) {
     print_document(json{{"copied", copied}, {"already_present", present}, {"blobs_sent", r->blobs_sent},
                         {"bytes_sent", r->bytes_sent}, {"blobs_skipped", r->blobs_skipped},
@@ -661,7 +661,8 @@ int cmd_copy(const Globals& g, const CopyArgs& a) {
   } else {
     for (const auto& [from, to] : r->copied)
       printf("copied snapshot %s → %s\n", from.short_hex().c_str(), to.short_hex().c_str());
-    for (const auto& id : r->already_present) printf("snapshot %s is already in the target\n", id.short_hex().c_str());
+    for (const auto& [id, target_id] : r->already_present)
+      printf("snapshot %s is already in the target (as %s)\n", id.short_hex().c_str(), target_id.short_hex().c_str());
     printf("sent %llu blobs (%s), %llu already there; verified %llu blobs in the target\n",
            (unsigned long long)r->blobs_sent, format_bytes(double(r->bytes_sent)).c_str(),
            (unsigned long long)r->blobs_skipped, (unsigned long long)r->blobs_verified);

@@ -8,6 +8,7 @@
 #include "archive/gzip.h"
 #include "cli/cluster_commands.h"
 #include "cli/errors.h"
+#include "control/backup_copy.h"
 #include "control/location_access.h"
 #include "control/resources.h"
 #include "control/restore_runner.h"
@@ -31,6 +32,7 @@ struct SelectionFlags {
   std::string storage_location;
   std::string default_volumes;  // "", "true", "false"
   std::string item_operation_timeout;
+  std::vector<std::string> copy_to;
 };
 
 void add_selection_flags(CLI::App* command, SelectionFlags& f, bool backup) {
@@ -53,6 +55,10 @@ void add_selection_flags(CLI::App* command, SelectionFlags& f, bool backup) {
         ->check(CLI::IsMember({"true", "false"}));
     command->add_option("--item-operation-timeout", f.item_operation_timeout,
                         "how long one pod's volume data may take, e.g. 1h (default 4h)");
+    command->add_option("--copy-to", f.copy_to,
+                        "copy the backup to these BackupStorageLocations once it completes (a Backup "
+                        "BACKUP-LOCATION each; for volume data, a location made with --copy-keys-from)")
+        ->delimiter(',');
   }
 }
 
@@ -68,6 +74,7 @@ Result<Json> selection_spec(const SelectionFlags& f) {
   if (!f.storage_location.empty()) spec["storageLocation"] = f.storage_location;
   if (!f.default_volumes.empty()) spec["defaultVolumesToFsBackup"] = f.default_volumes == "true";
   if (!f.item_operation_timeout.empty()) spec["itemOperationTimeout"] = f.item_operation_timeout;
+  for (const auto& location : f.copy_to) spec["copyTo"].push_back({{"storageLocation", location}});
   return spec;
 }
 
@@ -164,6 +171,19 @@ void print_backup_describe(ClusterSession& session, const Json& b) {
     printf("Volumes:      %d backed up, %d failed, of %d (kubectl get volumebackups -l %s=%s)\n",
            status["volumeBackups"].value("completed", 0), status["volumeBackups"].value("failed", 0),
            status["volumeBackups"].value("total", 0), resources::kBackupLabel, b["metadata"].value("name", "").c_str());
+  if (spec.contains("copyOf")) {
+    Json copy = status.value("copy", Json::object());
+    printf("Copy of:      %s", spec["copyOf"].get<std::string>().c_str());
+    if (!copy.empty())
+      printf(" (from location %s, as completed at %s; %d volume snapshots, %s chunks sent, %s read back, %s)",
+             copy.value("sourceLocation", std::string()).c_str(), copy.value("sourceCompletionTimestamp", std::string()).c_str(),
+             copy.value("volumeSnapshots", 0), copy["blobsSent"].dump().c_str(), copy["blobsVerified"].dump().c_str(),
+             copy.value("verified", false) ? "verified" : "not verified");
+    printf("\n");
+  }
+  for (const auto& target : spec.value("copyTo", Json::array()))
+    printf("Copy to:      %s (Backup %s)\n", target.value("storageLocation", std::string()).c_str(),
+           control::copy_name(b["metadata"].value("name", ""), target.value("storageLocation", std::string())).c_str());
   if (status.contains("archive"))
     printf("Archive:      %s, %s bytes, sha256 %s\n", status["archive"].value("encrypted", true) ? "encrypted" : "plain (Velero-readable)",
            status["archive"]["size"].dump().c_str(), status["archive"].value("sha256", std::string()).c_str());
@@ -266,6 +286,30 @@ void add_backup_commands(CLI::App& app, KubeFlags& flags, int& code) {
       }
       code = create_object(session.value(), resources::backup(), object);
       if (code == kExitOk && *wait) code = wait_for_completion(session.value(), resources::backup(), *name);
+    });
+  }
+  {
+    auto name = std::make_shared<std::string>();
+    auto to = std::make_shared<std::string>();
+    auto copy = std::make_shared<std::string>();
+    auto ttl = std::make_shared<std::string>();
+    auto wait = std::make_shared<bool>(false);
+    auto* cmd = backup->add_subcommand("copy", "copy a backup (objects and volume data) to another location, as a new backup");
+    cmd->add_option("NAME", *name, "the Completed or PartiallyFailed backup to copy")->required();
+    cmd->add_option("--to", *to, "the BackupStorageLocation to copy to")->required();
+    cmd->add_option("--name", *copy, "the copy's name (default NAME-LOCATION)");
+    cmd->add_option("--ttl", *ttl, "how long to keep the copy (default: the backup's ttl)");
+    cmd->add_flag("-w,--wait", *wait, "wait until the copy finishes; exit 0 Completed, 3 PartiallyFailed, 1 failed");
+    cmd->callback([&flags, &code, name, to, copy, ttl, wait] {
+      auto session = connect(flags);
+      if (!session.ok()) { code = report(session.error()); return; }
+      kube::DynamicClient dynamic(*session.value().client);
+      auto source = dynamic.get(resources::backup(), session.value().namespace_name, *name);
+      if (!source.ok()) { code = report(source.error()); return; }
+      Json request = control::copy_request(source.value(), *to, *ttl, *copy, session.value().namespace_name);
+      code = create_object(session.value(), resources::backup(), request);
+      if (code == kExitOk && *wait)
+        code = wait_for_completion(session.value(), resources::backup(), request["metadata"]["name"].get<std::string>());
     });
   }
   {

@@ -1,5 +1,6 @@
 #include "control/backup_controller.h"
 
+#include "control/backup_copy.h"
 #include "control/backup_runner.h"
 #include "control/operation_log.h"
 #include "control/resources.h"
@@ -21,7 +22,8 @@ void BackupController::reconcile(const Json& backup) {
   }
   if (backup["metadata"].contains("deletionTimestamp")) return finalize(backup);
   std::string phase = phase_of(backup);
-  if (phase.empty() || phase == "New") return start(backup);
+  bool synced = backup["metadata"].value("annotations", Json::object()).contains(resources::kSyncedAnnotation);
+  if ((phase.empty() || phase == "New") && !synced) return start(backup);
   if (phase == "InProgress") {
     std::lock_guard lock(mutex_);
     if (started_here_.count(name)) return;  // finishing: its status is being written
@@ -112,6 +114,9 @@ void BackupController::run(const std::string& name) {
                                            "choose another name or delete the old one"
                                      : "cannot read the location: " + exists.error().to_string();
     status = {{"phase", "Failed"}, {"failureReason", reason}, {"completionTimestamp", format_time_utc(now_unix())}};
+  } else if (!backup.value()["spec"].value("copyOf", std::string()).empty()) {
+    BackupCopier copier(context_.client, context_.locations, *location.value(), operation);
+    status = copier.run(backup.value());
   } else {
     BackupRunner runner(context_.client, context_.discovery, *location.value(), operation,
                         context_.default_volumes_to_fs_backup);
@@ -138,6 +143,29 @@ void BackupController::run(const std::string& name) {
                         (status.contains("failureReason") ? " — " + status["failureReason"].get<std::string>() : "");
   if (phase == "Completed") context_.events.normal(backup.value(), phase, summary);
   else context_.events.warning(backup.value(), phase, summary);
+  if (phase == "Completed" || phase == "PartiallyFailed") request_copies(backup.value());
+}
+
+void BackupController::request_copies(const Json& backup) {
+  // spec.copyTo (set directly or by a Schedule's template): one copy Backup
+  // per location, created once; an existing one (a retry) is left as it is.
+  const Json copy_to = backup["spec"].value("copyTo", Json::array());
+  if (!copy_to.is_array()) return;
+  kube::DynamicClient dynamic(context_.client);
+  for (const auto& target : copy_to) {
+    if (!target.is_object()) continue;
+    std::string location = target.value("storageLocation", std::string());
+    Json request = copy_request(backup, location, target.value("ttl", std::string()), "", context_.namespace_name);
+    std::string copy = name_of(request);
+    auto created = dynamic.create(resources::backup(), context_.namespace_name, request);
+    if (created.ok()) {
+      context_.events.normal(backup, "CopyRequested", "copy " + copy + " to location " + location + " created");
+    } else if (created.error().code() != ErrorCode::kAlreadyExists) {
+      context_.log.error("creating the copy to " + location + " failed: " + created.error().to_string(), {{"backup", name_of(backup)}});
+      context_.events.warning(backup, "CopyFailed", "creating copy " + copy + " to location " + location +
+                                                        " failed: " + created.error().to_string());
+    }
+  }
 }
 
 void BackupController::recover(const Json& backup) {

@@ -2,7 +2,8 @@
 // and claims a New backup (finalizer, location label), runs it on the backup
 // workers (BackupRunner), records the result (status, events, metrics);
 // after a server restart, adopts a backup whose metadata reached the
-// location or fails it saying why; deletes expired backups; and on deletion
+// location or fails it saying why; copies a backup (spec.copyOf, BackupCopier)
+// and asks for the copies spec.copyTo names; deletes expired backups; and on deletion
 // removes the backup's objects from its location before letting it go.
 #pragma once
 
@@ -27,6 +28,7 @@ class BackupController {
   void run(const std::string& name);
   void recover(const nlohmann::json& backup);
   void finalize(const nlohmann::json& backup);
+  void request_copies(const nlohmann::json& backup);
   void fail_validation(const nlohmann::json& backup, const std::string& reason);
 
   ControllerContext& context_;

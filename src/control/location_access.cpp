@@ -87,6 +87,10 @@ Result<std::shared_ptr<backupstore::BackupLocation>> LocationAccess::open(const 
 }
 
 Result<std::shared_ptr<backupstore::BackupLocation>> LocationAccess::open(const Json& location) {
+  return open(location, 0);
+}
+
+Result<std::shared_ptr<backupstore::BackupLocation>> LocationAccess::open(const Json& location, int depth) {
   std::string name = location["metadata"].value("name", std::string());
   Json spec = location.value("spec", Json::object());
   std::string url = TRY(location_url(spec, name));
@@ -117,6 +121,22 @@ Result<std::shared_ptr<backupstore::BackupLocation>> LocationAccess::open(const 
                                                                        : backupstore::ArchiveFormat::kEncrypted;
   settings.kdf = kdf_;
   TRY_STATUS(backupstore::apply_object_lock_spec(spec, settings));
+  // A copy target: its repository, when this creates it, shares the keys of
+  // the named location's (docs/kubernetes.md, "Copies to a second location").
+  std::shared_ptr<backupstore::BackupLocation> keys_source;
+  std::string keys_from = spec.value("copyKeysFrom", std::string());
+  if (!keys_from.empty()) {
+    if (keys_from == name || depth >= 4)
+      return Error(ErrorCode::kInvalidArgument, "BackupStorageLocation " + name + ": spec.copyKeysFrom " + keys_from +
+                                                    " names itself or a chain of more than 4 locations",
+                   name, "name the location whose backups are copied here");
+    auto source = open(TRY(get_location(keys_from)), depth + 1);
+    if (!source.ok())
+      return Error(source.error().code(), "BackupStorageLocation " + name + ": opening spec.copyKeysFrom " + keys_from +
+                                              ": " + source.error().message(), name, source.error().hint());
+    keys_source = std::move(source).value();
+    settings.share_keys_with = &keys_source->repository();
+  }
   auto opened = backupstore::BackupLocation::open(std::shared_ptr<ObjectStore>(std::move(store).value()), password, settings);
   if (!opened.ok())
     return Error(opened.error().code(), "BackupStorageLocation " + name + ": " + opened.error().message(), name,

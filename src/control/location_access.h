@@ -2,7 +2,9 @@
 // describes — its URL (spec.url, or spec.objectStorage + spec.config as
 // Velero writes them), the S3 credentials and the repository password from
 // Secrets in the location's namespace — and keeps it open (opening derives
-// the key with scrypt) until the object changes. Thread-safe.
+// the key with scrypt) until the object changes. A location with
+// spec.copyKeysFrom creates its repository sharing the keys of that
+// location's, so that backups can be copied into it. Thread-safe.
 #pragma once
 
 #include <map>
@@ -33,6 +35,7 @@ class LocationAccess {
   const std::string& namespace_name() const { return namespace_; }
 
  private:
+  Result<std::shared_ptr<backupstore::BackupLocation>> open(const nlohmann::json& location, int depth);
   Result<std::string> secret_value(const nlohmann::json& reference, const std::string& field,
                                    const std::string& location_name);
 

@@ -86,10 +86,11 @@ void LocationController::sync(const Json& location, backupstore::BackupLocation&
     Json backup = {{"apiVersion", resources::kApiVersion},
                    {"kind", "Backup"},
                    {"metadata", {{"name", name}, {"namespace", context_.namespace_name}, {"labels", labels},
+                                 {"annotations", {{resources::kSyncedAnnotation, location_name}}},
                                  {"finalizers", Json::array({resources::kDataFinalizer})}}},
                    {"spec", spec}};
     if (!stored.value().manifest)
-      backup["metadata"]["annotations"] = {{"stowage.io/written-by", "velero"}};
+      backup["metadata"]["annotations"]["stowage.io/written-by"] = "velero";
     auto created = dynamic.create(resources::backup(), context_.namespace_name, backup);
     if (!created.ok()) {
       context_.log.warning("creating the synced Backup failed: " + created.error().to_string(), {{"backup", name}});

@@ -33,6 +33,11 @@ inline constexpr int kAgentLeaseSeconds = 40;
 // Labels and annotations stowage sets on its objects.
 inline constexpr const char* kScheduleLabel = "stowage.io/schedule-name";
 inline constexpr const char* kLocationLabel = "stowage.io/storage-location";
+// On a Backup synced from a location: it is not started (its status, the
+// stored one, is written right after it is created).
+inline constexpr const char* kSyncedAnnotation = "stowage.io/synced-from";
+// On a Backup that is a copy (spec.copyOf): the name of the backup it copies.
+inline constexpr const char* kCopyOfLabel = "stowage.io/copy-of";
 inline constexpr const char* kBackupLabel = "stowage.io/backup-name";
 inline constexpr const char* kNodeLabel = "stowage.io/node";          // on work items: the agent's node
 inline constexpr const char* kRestoreLabel = "stowage.io/restore-name";

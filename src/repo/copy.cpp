@@ -1,5 +1,7 @@
 #include "repo/copy.h"
 
+#include <algorithm>
+
 #include "repo/lock.h"
 #include "repo/references.h"
 
@@ -27,9 +29,8 @@ Result<CopyReport> copy_snapshots(Repository& source, Repository& target, const 
   std::vector<Snapshot> to_copy;
   for (const auto& id : ids) {
     Snapshot snap = TRY(source.load_snapshot(id));
-    bool present = false;
-    for (const auto& t : existing) present |= same_snapshot(t, snap);
-    if (present) report.already_present.push_back(id);
+    auto present = std::find_if(existing.begin(), existing.end(), [&](const Snapshot& t) { return same_snapshot(t, snap); });
+    if (present != existing.end()) report.already_present.emplace_back(id, present->id);
     else to_copy.push_back(std::move(snap));
   }
   for (const auto& snap : to_copy) {

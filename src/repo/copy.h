@@ -18,7 +18,7 @@ struct CopyOptions {
 
 struct CopyReport {
   std::vector<std::pair<ObjectId, ObjectId>> copied;  // source id → target id
-  std::vector<ObjectId> already_present;               // same snapshot found in the target
+  std::vector<std::pair<ObjectId, ObjectId>> already_present;  // same snapshot found in the target: source → target id
   uint64_t blobs_sent = 0, bytes_sent = 0, blobs_skipped = 0, blobs_verified = 0;
 };
 

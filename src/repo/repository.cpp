@@ -69,11 +69,12 @@ Status Repository::init(ObjectStore& store, std::string_view password, const Ini
 }
 
 Status Repository::init_sharing_keys(ObjectStore& store, std::string_view password, const Repository& source,
-                                     const crypto::ScryptParams& kdf) {
+                                     const crypto::ScryptParams& kdf, const LockPolicy& lock) {
   // The lock policy belongs to the bucket a repository lives on, not to its
-  // keys: a copy target gets none (init it with its own policy to lock it).
+  // keys: the source's is not inherited.
   RepoConfig config = source.config_;
-  config.lock = LockPolicy{};
+  config.lock = lock;
+  TRY_STATUS(check_lock_support(store, config.lock));
   return write_new(store, password, source.key_, config, kdf);
 }
 

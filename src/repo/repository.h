@@ -50,9 +50,10 @@ class Repository {
   static Status init(ObjectStore& store, std::string_view password, const InitOptions& options);
   // Creates a repository that shares source's master key and chunking
   // parameters (under its own password and id), so that snapshots can be
-  // copied between the two by sending only the blobs the target lacks.
+  // copied between the two by sending only the blobs the target lacks. The
+  // lock policy is the target's own (the bucket's), none by default.
   static Status init_sharing_keys(ObjectStore& store, std::string_view password, const Repository& source,
-                                  const crypto::ScryptParams& kdf);
+                                  const crypto::ScryptParams& kdf, const LockPolicy& lock = {});
   // Opens with a password: checks the format version, finds a key slot that
   // opens, verifies the config, and loads the index.
   static Result<std::unique_ptr<Repository>> open(std::shared_ptr<ObjectStore> store, std::string_view password);

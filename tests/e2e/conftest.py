@@ -72,6 +72,15 @@ def fs_repo(binary, tmp_path):
     return s
 
 
+def s3_request(method, endpoint, key, secret, path, region="us-east-1"):
+    """A signed request with curl (the same SigV4 signing stowage uses)."""
+    r = subprocess.run(["curl", "-sS", "-X", method, "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+                        "--aws-sigv4", f"aws:amz:{region}:s3", "--user", f"{key}:{secret}",
+                        "-w", "\n%{http_code}", f"{endpoint}/{path}"], capture_output=True, text=True, check=True)
+    body, _, code = r.stdout.rpartition("\n")
+    return int(code), body
+
+
 def minio_url(env, prefix):
     endpoint = env.get("STOWAGE_TEST_S3_ENDPOINT")
     bucket = env.get("STOWAGE_TEST_S3_BUCKET")

@@ -7,7 +7,9 @@ restores inject the restore-wait init container and create VolumeRestores
 that the agent executes once the pod is on its node; the data comes back
 bit for bit. Also: a node without an agent fails its volumes at once, an
 agent restarted mid-item starts the item again (and gives up after
---max-attempts), and the agent's metrics.
+--max-attempts), the agent's metrics, ZFS and block volumes, and a backup
+copied to a second S3 server (versitygw) that restores alone after the
+first location is gone (the last test: it deletes that location).
 
 kwok runs no kubelet: what the kubelet does for a pod's volumes — make each
 emptyDir's directory under <kubelet root>/pods/<uid>/volumes/ — is done by
@@ -25,7 +27,7 @@ import uuid
 
 import pytest
 
-from conftest import base_env, binary, minio_url  # noqa: F401  (binary is a fixture)
+from conftest import base_env, binary, minio_url, s3_request  # noqa: F401  (binary is a fixture)
 from kubeenv import Kubectl, StowageCluster
 from treeutil import assert_same_tree, make_tree
 
@@ -145,7 +147,8 @@ def world(binary, tmp_path_factory):  # noqa: F811
     kubelet = KubeletVolumes(kubectl, app["ns"], str(kubelet_root))
     w = {"env": env, "kubectl": kubectl, "cluster": cluster, "app": app, "work": work, "kubelet": kubelet,
          "kubelet_root": kubelet_root, "binary": binary,
-         "repository": minio_url(env, f"kube-vol-{ident}/repository"), "password": password}
+         "repository": minio_url(env, f"kube-vol-{ident}/repository"), "password": password,
+         "prefix": f"kube-vol-{ident}"}
     yield w
     kubelet.stop.set()
     cluster.stop_agent("node-a")
@@ -513,3 +516,116 @@ def test_block_volume_of_a_local_device(world):
         kubelet.stop.set()
         k.run("delete", "namespace", b["ns"], "--ignore-not-found", "--wait=false", check=False)
         k.run("delete", "pv", b["pv"], "--ignore-not-found", "--wait=false", check=False)
+
+
+def delete_location_objects(env, prefix):
+    """Everything under the location's prefix in MinIO, deleted behind stowage's back."""
+    import xml.etree.ElementTree as ET
+    from urllib.parse import quote
+    endpoint, bucket = env["STOWAGE_TEST_S3_ENDPOINT"], env["STOWAGE_TEST_S3_BUCKET"]
+    key, secret = env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    ns = {"s3": "http://s3.amazonaws.com/doc/2006-03-01/"}
+    deleted = 0
+    while True:
+        code, body = s3_request("GET", endpoint, key, secret, f"{bucket}?list-type=2&prefix={quote(prefix + '/', safe='')}")
+        assert code == 200, body
+        keys = [k.text for k in ET.fromstring(body).findall("s3:Contents/s3:Key", ns)]
+        if not keys:
+            return deleted
+        for k in keys:
+            assert s3_request("DELETE", endpoint, key, secret, f"{bucket}/{quote(k)}")[0] == 204, k
+            deleted += 1
+
+
+def test_backup_copied_to_a_second_location_restores_alone(world):
+    """Issue 9: a backup (objects and volume data) copied from MinIO to
+    versitygw, by `backup create --copy-to` and by `backup copy`; then the
+    first location is deleted outright and the copy restores bit for bit."""
+    k, c, env, work = world["kubectl"], world["cluster"], world["env"], world["work"]
+    if not env.get("STOWAGE_TEST_S3B_ENDPOINT"):
+        pytest.fail("versitygw is not running: run testbed/up versitygw")
+    ident = uuid.uuid4().hex[:8]
+    credentials = work / "credentials-second"
+    credentials.write_text(f"[default]\naws_access_key_id = {env['STOWAGE_TEST_S3B_ACCESS_KEY']}\n"
+                           f"aws_secret_access_key = {env['STOWAGE_TEST_S3B_SECRET_KEY']}\n")
+    password = work / "password-second"
+    password.write_text("second-location-password\n")
+    url = (f"s3://{env['STOWAGE_TEST_S3B_BUCKET']}/kube-copy-{ident}?endpoint={env['STOWAGE_TEST_S3B_ENDPOINT']}"
+           f"&region={env.get('STOWAGE_TEST_S3B_REGION', 'us-east-1')}&path-style=true")
+    c.run("backup-location", "create", "second", "--url", url, "--credentials-file", credentials,
+          "--password-file", password, "--copy-keys-from", "default", "--validation-frequency", "2s")
+    k.wait_until("location second to be Available", lambda: c.json("backup-location", "get", "second").get(
+        "status", {}).get("phase") == "Available", timeout=120)
+
+    app = {"ns": f"copy-{ident}", "pv": f"copy-pv-{ident}", "pvdir": str(work / f"copy-pv-{ident}")}
+    os.makedirs(app["pvdir"])
+    k.apply(APP.format(**app))
+    kubelet = KubeletVolumes(k, app["ns"], str(world["kubelet_root"]))
+    try:
+        k.wait_until("the claim to be bound", lambda: k.get("pvc", "-n", app["ns"], "data")["status"].get("phase") == "Bound")
+        pod = k.wait_until("the pod to run", lambda: (lambda p: p if p["status"].get("phase") == "Running" else None)(
+            k.get("pod", "-n", app["ns"], "db")))
+        scratch = kubelet.dir(pod["metadata"]["uid"], "scratch")
+        k.wait_until("the kubelet's emptyDir directory", lambda: os.path.isdir(scratch))
+        make_tree(app["pvdir"], files=200, seed=11, big_files=1)
+        make_tree(scratch, files=30, seed=12)
+
+        # A backup that asks for its copy: Backup c1-second appears and completes.
+        result = c.run("backup", "create", "c1", "--include-namespaces", app["ns"], "--copy-to", "second", "--wait",
+                       timeout=600)
+        assert c.json("backup", "get", "c1")["status"]["phase"] == "Completed", (result.stderr, diagnostics(world))
+        copy = k.wait_until("copy c1-second to finish", lambda: (lambda b: b if b.get("status", {}).get("phase") in (
+            "Completed", "PartiallyFailed", "Failed") else None)(c.json("backup", "get", "c1-second")), timeout=600)
+        status = copy["status"]
+        assert status["phase"] == "Completed", (status, diagnostics(world))
+        assert copy["spec"]["copyOf"] == "c1" and copy["spec"]["storageLocation"] == "second"
+        assert copy["metadata"]["labels"]["stowage.io/copy-of"] == "c1"
+        assert status["copy"]["volumeSnapshots"] == 2 and status["copy"]["verified"] is True, status
+        assert status["copy"]["blobsSent"] > 0 and status["copy"]["blobsVerified"] >= status["copy"]["blobsSent"], status
+        assert status["volumeBackups"] == {"total": 2, "completed": 2, "failed": 0}, status
+        described = c.run("backup", "describe", "c1-second").stdout
+        assert "Copy of:      c1 (from location default" in described, described
+        assert "c1 from location default to second" in c.run("backup", "logs", "c1-second").stdout
+
+        # A second copy of the same backup sends no chunk: the target has them all.
+        c.run("backup", "copy", "c1", "--to", "second", "--name", "c1-again", "--ttl", "1h", "--wait", timeout=600)
+        again = c.json("backup", "get", "c1-again")
+        assert again["status"]["phase"] == "Completed" and again["status"]["copy"]["blobsSent"] == 0, again["status"]
+        assert again["spec"]["ttl"] == "1h"
+        # A schedule's backups are copied too (the template's copyTo).
+        c.run("schedule", "create", "copied", "--schedule", "@every 24h", "--include-namespaces", app["ns"],
+              "--copy-to", "second")
+        scheduled = k.wait_until("the schedule's first backup", lambda: [
+            b for b in k.get("backups.stowage.io", "-n", c.namespace, "-l", "stowage.io/schedule-name=copied")["items"]
+            if b.get("status", {}).get("phase") == "Completed"], timeout=600)[0]
+        copy_of_scheduled = scheduled["metadata"]["name"] + "-second"
+        copied = k.wait_until("the scheduled backup's copy", lambda: (lambda b: b if b.get("status", {}).get("phase") in (
+            "Completed", "Failed") else None)(c.json("backup", "get", copy_of_scheduled)), timeout=600)
+        assert copied["status"]["phase"] == "Completed" and copied["spec"]["copyOf"] == scheduled["metadata"]["name"]
+        c.run("schedule", "delete", "copied")
+
+        # A copy to the backup's own location, or of a backup that does not exist, fails saying why.
+        refused = c.run("backup", "copy", "c1", "--to", "default", "--name", "c1-same", "--wait", check=False)
+        assert refused.returncode != 0
+        assert "already in location default" in c.json("backup", "get", "c1-same")["status"]["failureReason"]
+        assert c.run("backup", "copy", "nothing", "--to", "second", check=False).returncode != 0
+
+        # Disaster: the first location is gone, objects and volume data.
+        saved = work / f"copy-saved-{ident}"
+        subprocess.run(["cp", "-a", app["pvdir"], str(saved)], check=True)
+        k.run("delete", "namespace", app["ns"], "--wait=true", "--timeout=120s")
+        k.run("delete", "pv", app["pv"], "--wait=true", "--timeout=60s")
+        shutil.rmtree(app["pvdir"])
+        os.makedirs(app["pvdir"])
+        assert delete_location_objects(env, world["prefix"]) > 0
+        result = c.run("restore", "create", "rc", "--from-backup", "c1-second", "--wait", timeout=600)
+        rstatus = c.json("restore", "get", "rc")["status"]
+        assert rstatus["phase"] == "Completed", (result.stderr, rstatus, diagnostics(world))
+        assert rstatus["volumeRestores"] == {"total": 2, "completed": 2, "failed": 0}, rstatus
+        assert_same_tree(str(saved), app["pvdir"])
+        # The source location really is gone: its backup cannot be read any more.
+        assert c.run("backup", "logs", "c1", check=False).returncode != 0
+    finally:
+        kubelet.stop.set()
+        k.run("delete", "namespace", app["ns"], "--ignore-not-found", "--wait=false", check=False)
+        k.run("delete", "pv", app["pv"], "--ignore-not-found", "--wait=false", check=False)

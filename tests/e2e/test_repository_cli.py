@@ -180,20 +180,11 @@ def test_block_restore_onto_a_loop_device_overwrites_old_contents(fs_repo, tmp_p
         subprocess.run(["losetup", "-d", dev], check=True)
 
 
-def s3_request(method, endpoint, key, secret, path, region="us-east-1"):
-    """A signed request with curl (the same SigV4 signing stowage uses)."""
-    r = subprocess.run(["curl", "-sS", "-X", method, "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD",
-                        "--aws-sigv4", f"aws:amz:{region}:s3", "--user", f"{key}:{secret}",
-                        "-w", "\n%{http_code}", f"{endpoint}/{path}"], capture_output=True, text=True, check=True)
-    body, _, code = r.stdout.rpartition("\n")
-    return int(code), body
-
-
 def test_copy_to_a_second_s3_server_survives_losing_the_first(binary, tmp_path):
     """A backup copied from MinIO to versitygw; the MinIO bucket deleted; the copy restores bit for bit."""
     import uuid
     import xml.etree.ElementTree as ET
-    from conftest import Stowage, base_env
+    from conftest import Stowage, base_env, s3_request
     env = base_env()
     if not env.get("STOWAGE_TEST_S3B_ENDPOINT"):
         pytest.fail("versitygw is not running: run testbed/up versitygw")
