@@ -69,6 +69,9 @@ class Agent {
 
  private:
   void execute(const kube::ApiResource& type, const std::string& name, std::stop_token stop);
+  // A deleted VolumeBackup that kept a local snapshot: destroys the snapshot,
+  // then lets the item go (its finalizer); retried on every pass until done.
+  void release(const kube::ApiResource& type, const Json& item);
   Result<Json> back_up(const Json& item, Progress& progress);
   Result<Json> restore(const kube::ApiResource& type, const Json& item, Progress& progress, std::stop_token stop);
   // Where the restored volume's data goes, once the pod runs on this node
@@ -95,7 +98,9 @@ void Agent::reconcile(const kube::ApiResource& type, const Json& item, std::stop
   const Json spec = item.value("spec", Json::object());
   const Json status = item.value("status", Json::object());
   std::string phase = status.value("phase", std::string());
-  if (final_phase(phase) || spec.value("node", std::string()) != options_.node_name) return;
+  if (spec.value("node", std::string()) != options_.node_name) return;
+  if (item["metadata"].contains("deletionTimestamp")) return release(type, item);
+  if (final_phase(phase)) return;
   {
     std::lock_guard lock(mutex_);
     if (running_.count(key)) return;
@@ -137,6 +142,35 @@ void Agent::reconcile(const kube::ApiResource& type, const Json& item, std::stop
     running_.erase(key);
     return ok_status();
   });
+}
+
+void Agent::release(const kube::ApiResource& type, const Json& item) {
+  const std::string name = control::name_of(item);
+  const Json finalizers = item["metadata"].value("finalizers", Json::array());
+  if (std::find(finalizers.begin(), finalizers.end(), resources::kLocalSnapshotFinalizer) == finalizers.end()) return;
+  const std::string snapshot = item.value("status", Json::object()).value("localSnapshot", std::string());
+  if (!snapshot.empty()) {
+    Status destroyed = destroy_local_snapshot(snapshot);
+    if (!destroyed.ok() && destroyed.error().code() != ErrorCode::kNotFound) {
+      std::string message = "the local snapshot cannot be destroyed yet: " + destroyed.error().to_string();
+      if (item.value("status", Json::object()).value("message", std::string()) != message) {
+        log_.warning(message, {{"item", type.kind + "/" + name}});
+        (void)write(type, name, {{"message", message}});
+      }
+      return;
+    }
+    log_.info("destroyed the local snapshot of a deleted backup", {{"item", type.kind + "/" + name}, {"snapshot", snapshot}});
+  }
+  kube::DynamicClient dynamic(client_);
+  auto released = dynamic.update_with_retry(type, options_.namespace_name, name, [](Json& object) -> Status {
+    Json kept = Json::array();
+    for (const auto& f : object["metadata"].value("finalizers", Json::array()))
+      if (f != resources::kLocalSnapshotFinalizer) kept.push_back(f);
+    object["metadata"]["finalizers"] = kept;
+    return ok_status();
+  });
+  if (!released.ok() && released.error().code() != ErrorCode::kNotFound)
+    log_.error("removing the local-snapshot finalizer failed: " + released.error().to_string(), {{"item", type.kind + "/" + name}});
 }
 
 void Agent::execute(const kube::ApiResource& type, const std::string& name, std::stop_token stop) {
@@ -212,6 +246,11 @@ Result<Json> Agent::back_up(const Json& item, Progress& progress) {
     std::string pv = spec.value("pv", std::string());
     source = TRY(kubelet_volume_dir(options_.kubelet_root, spec["pod"].value("uid", std::string()),
                                     pv.empty() ? spec.value("volume", std::string()) : pv));
+  }
+  if (spec.value("mode", std::string()) == "LocalSnapshot") {
+    std::string local = TRY(keep_local_snapshot(method, source, "stowage-" + control::name_of(item)));
+    return Json{{"localSnapshot", local}, {"node", options_.node_name},
+                {"message", "kept local snapshot " + local + " on " + options_.node_name}};
   }
   auto location = TRY(locations_.open(spec.value("storageLocation", std::string())));
   Repository& repo = location->repository();
@@ -318,6 +357,11 @@ Result<Json> Agent::restore(const kube::ApiResource& type, const Json& item, Pro
   (void)write(type, name, {{"message", "writing into " + target->second}});
   std::string volume = spec.value("volume", std::string());
   auto restored = [&]() -> Result<Json> {
+    std::string clone_from = spec.value("cloneFrom", std::string());
+    if (!clone_from.empty()) {
+      TRY_STATUS(clone_local_snapshot(target->first.method, clone_from, target->second));
+      return Json{{"node", options_.node_name}, {"message", "cloned " + clone_from + " into " + target->second}};
+    }
     auto location = TRY(locations_.open(spec.value("storageLocation", std::string())));
     Repository& repo = location->repository();
     TRY_STATUS(repo.reload_index());

@@ -91,4 +91,20 @@ Result<std::string> restore_volume(Repository& repo, const Snapshot& snapshot, c
                request.target, "");
 }
 
+Result<std::string> keep_local_snapshot(const std::string& method, const std::string& source, const std::string& name) {
+  if (method != "ZFS")
+    return Error(ErrorCode::kUnsupported, method + " volumes keep no local snapshots", source,
+                 "back the volume up by upload (spec.snapshotVolumes false)");
+  return engine::snapshot_zfs_dataset(source, name);
+}
+
+Status clone_local_snapshot(const std::string& method, const std::string& snapshot, const std::string& target) {
+  if (method != "ZFS")
+    return Error(ErrorCode::kUnsupported, "a local ZFS snapshot can be cloned only into a ZFS volume", snapshot,
+                 "restore the volume into a ZFS PersistentVolume");
+  return engine::clone_zfs_snapshot(snapshot, target);
+}
+
+Status destroy_local_snapshot(const std::string& snapshot) { return engine::destroy_zfs_snapshot(snapshot); }
+
 }  // namespace stowage::agent

@@ -1,6 +1,7 @@
 // VolumeEngines: one entry point per direction that moves a volume's data
 // with the method of its storage engine — FileSystem (file tree), Block
-// (the device's blocks), ZFS (zfs send/receive) — so that the agent's work
+// (the device's blocks), ZFS (zfs send/receive, or local snapshots and
+// their clones) — so that the agent's work
 // item handling does not care which engine is behind a volume.
 #pragma once
 
@@ -39,5 +40,12 @@ struct VolumeRestoreRequest {
 
 // Writes the snapshot into the target; returns a note for the status.
 Result<std::string> restore_volume(Repository& repo, const Snapshot& snapshot, const VolumeRestoreRequest& request);
+
+// Local snapshots, kept next to the volume instead of uploaded (ZFS only):
+// takes one named `name` and returns its full name ("pool/ds@name");
+// clones one into a new volume; destroys one (kConflict while clones use it).
+Result<std::string> keep_local_snapshot(const std::string& method, const std::string& source, const std::string& name);
+Status clone_local_snapshot(const std::string& method, const std::string& snapshot, const std::string& target);
+Status destroy_local_snapshot(const std::string& snapshot);
 
 }  // namespace stowage::agent

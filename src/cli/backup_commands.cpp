@@ -33,6 +33,7 @@ struct SelectionFlags {
   std::string default_volumes;  // "", "true", "false"
   std::string item_operation_timeout;
   std::vector<std::string> copy_to;
+  std::string snapshot_volumes;  // "", "true", "false"
 };
 
 void add_selection_flags(CLI::App* command, SelectionFlags& f, bool backup) {
@@ -55,6 +56,11 @@ void add_selection_flags(CLI::App* command, SelectionFlags& f, bool backup) {
         ->check(CLI::IsMember({"true", "false"}));
     command->add_option("--item-operation-timeout", f.item_operation_timeout,
                         "how long one pod's volume data may take, e.g. 1h (default 4h)");
+    command->add_option("--snapshot-volumes", f.snapshot_volumes,
+                        "true: keep ZFS volumes as local snapshots next to the volume instead of uploading their "
+                        "data (restorable as clones in this cluster); default: only when a VolumeSnapshotLocation "
+                        "for zfs.openebs.io exists")
+        ->check(CLI::IsMember({"true", "false"}));
     command->add_option("--copy-to", f.copy_to,
                         "copy the backup to these BackupStorageLocations once it completes (a Backup "
                         "BACKUP-LOCATION each; for volume data, a location made with --copy-keys-from)")
@@ -74,6 +80,7 @@ Result<Json> selection_spec(const SelectionFlags& f) {
   if (!f.storage_location.empty()) spec["storageLocation"] = f.storage_location;
   if (!f.default_volumes.empty()) spec["defaultVolumesToFsBackup"] = f.default_volumes == "true";
   if (!f.item_operation_timeout.empty()) spec["itemOperationTimeout"] = f.item_operation_timeout;
+  if (!f.snapshot_volumes.empty()) spec["snapshotVolumes"] = f.snapshot_volumes == "true";
   for (const auto& location : f.copy_to) spec["copyTo"].push_back({{"storageLocation", location}});
   return spec;
 }

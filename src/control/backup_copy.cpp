@@ -92,8 +92,13 @@ Json BackupCopier::run(const Json& copy) {
   if (!records.ok()) return fail("reading the volume list of " + source_name + ": " + records.error().to_string());
   Repository& source_repo = from.value()->repository();
   Repository& target_repo = target_.repository();
-  std::vector<ObjectId> ids;
+  std::vector<ObjectId> ids;  // of the records with a snapshot, in order
   for (const auto& record : records.value()) {
+    if (!record.local_snapshot.empty())
+      log_.warning("volume " + record.volume + " of pod " + record.namespace_name + "/" + record.pod +
+                       " is a local snapshot (" + record.local_snapshot + " on node " + record.node +
+                       "): it stays there and is not copied",
+                   record.namespace_name);
     if (record.snapshot_id.empty()) continue;
     auto id = source_repo.resolve_snapshot(record.snapshot_id);
     if (!id.ok()) return fail("volume " + record.volume + " of pod " + record.namespace_name + "/" + record.pod +

@@ -43,5 +43,8 @@ inline constexpr const char* kNodeLabel = "stowage.io/node";          // on work
 inline constexpr const char* kRestoreLabel = "stowage.io/restore-name";
 inline constexpr const char* kPvcUidLabel = "stowage.io/pvc-uid";      // on VolumeBackups: finds the parent
 inline constexpr const char* kDataFinalizer = "stowage.io/backup-data";
+// On a VolumeBackup that kept a local snapshot: the agent of its node
+// destroys the snapshot before the VolumeBackup goes.
+inline constexpr const char* kLocalSnapshotFinalizer = "stowage.io/local-snapshot";
 
 }  // namespace stowage::control::resources

@@ -13,6 +13,7 @@
 #include "control/restore_transform.h"
 #include "control/selection.h"
 #include "control/volume_work.h"
+#include "crypto/hash.h"
 #include "kube/dynamic_client.h"
 #include "util/clock.h"
 
@@ -59,6 +60,12 @@ bool same_content(Json existing, Json wanted) {
 }
 
 
+// The PV (and CSI volume) name of a local snapshot's clone for one restore.
+std::string clone_volume_name(const std::string& pv, const std::string& restore) {
+  std::string tag = hex_encode(crypto::sha256(as_bytes(pv + "\n" + restore))).substr(0, 10);
+  return pv.substr(0, 200) + "-clone-" + tag;
+}
+
 }  // namespace
 
 RestoreRunner::RestoreRunner(kube::ApiClient& client, kube::Discovery& discovery,
@@ -74,7 +81,7 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   std::vector<std::string> problems;
   auto selection_result = Selection::parse(spec, problems);
   Mappings mappings{string_map(spec, "namespaceMapping"), string_map(spec, "storageClassMapping"),
-                    string_map(spec, "nodeNameMapping"), spec.value("preserveNodePorts", false)};
+                    string_map(spec, "nodeNameMapping"), spec.value("preserveNodePorts", false), {}};
   std::vector<ModifierRule> modifiers;
   if (spec.contains("resourceModifiers")) {
     auto parsed = parse_modifier_rules(spec["resourceModifiers"]);
@@ -126,14 +133,19 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   }
 
   // The volumes the backup holds data of, by pod ("ns/name").
+  bool restore_pvs = !(spec.contains("restorePVs") && spec["restorePVs"].is_boolean() && !spec["restorePVs"].get<bool>());
   std::map<std::string, std::vector<VolumeRecord>> volumes_of_pod;
   {
     auto records = read_volume_records(location_, stored.value());
     if (!records.ok())
       return failed_status(status, log_, "Failed", "the volume list of backup " + backup_name + ": " + records.error().to_string());
-    for (const auto& record : records.value())
-      if (record.phase == "Completed" && !record.snapshot_id.empty())
-        volumes_of_pod[record.namespace_name + "/" + record.pod].push_back(record);
+    for (const auto& record : records.value()) {
+      if (record.phase != "Completed" || (record.snapshot_id.empty() && record.local_snapshot.empty())) continue;
+      volumes_of_pod[record.namespace_name + "/" + record.pod].push_back(record);
+      // A local snapshot comes back as a clone: a new volume under a new PV.
+      if (!record.local_snapshot.empty() && !record.pv.empty() && restore_pvs)
+        mappings.cloned_volumes[record.pv] = clone_volume_name(record.pv, restore["metadata"].value("name", std::string()));
+    }
   }
 
   auto spool_result = ItemSpool::create();
@@ -209,7 +221,6 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   std::set<std::string> wanted_pvs;
   std::vector<const SpooledItem*> chosen;
   bool cluster_explicit = selection.include_cluster_resources.value_or(false);
-  bool restore_pvs = !(spec.contains("restorePVs") && spec["restorePVs"].is_boolean() && !spec["restorePVs"].get<bool>());
   std::vector<std::string> withheld;
   auto namespaced_selected = [&](const SpooledItem& item, const Json& object) {
     return selection.namespaces.matches(item.path.namespace_name) && matcher.matches_qualified(item.path.resource) &&

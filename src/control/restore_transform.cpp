@@ -151,7 +151,13 @@ Json prepare_for_restore(Json object, const std::string& qualified, const Mappin
     std::string volume = spec.value("volumeName", std::string());
     if (!volume.empty() && std::find(restored_pvs.begin(), restored_pvs.end(), volume) == restored_pvs.end())
       spec.erase("volumeName");
+    else if (m.cloned_volumes.count(volume))
+      spec["volumeName"] = m.cloned_volumes.at(volume);
   } else if (qualified == "persistentvolumes") {
+    if (auto clone = m.cloned_volumes.find(metadata.value("name", std::string())); clone != m.cloned_volumes.end()) {
+      metadata["name"] = clone->second;
+      if (spec.contains("csi") && spec["csi"].is_object()) spec["csi"]["volumeHandle"] = clone->second;
+    }
     map_storage_class(spec, "storageClassName", m);
     map_node_affinity(spec, m);
     if (spec.contains("claimRef") && spec["claimRef"].is_object()) {

@@ -25,6 +25,9 @@ struct Mappings {
   std::map<std::string, std::string> storage_classes;
   std::map<std::string, std::string> nodes;
   bool preserve_node_ports = false;
+  // PVs restored as clones of local snapshots: old name → the new PV's name
+  // (also its CSI volume handle, so that the clone is a new volume).
+  std::map<std::string, std::string> cloned_volumes;
 
   std::string namespace_of(const std::string& ns) const;
   std::string storage_class_of(const std::string& name) const;

@@ -40,6 +40,7 @@ Json VolumeRecord::to_json() const {
   if (!pvc.empty()) j["pvc"] = pvc;
   if (!pv.empty()) j["pv"] = pv;
   if (!snapshot_id.empty()) j["snapshotID"] = snapshot_id;
+  if (!local_snapshot.empty()) j["localSnapshot"] = local_snapshot;
   if (!message.empty()) j["message"] = message;
   return j;
 }
@@ -56,6 +57,7 @@ VolumeRecord VolumeRecord::from_json(const Json& j) {
   r.method = s("method");
   r.node = s("node");
   r.snapshot_id = s("snapshotID");
+  r.local_snapshot = s("localSnapshot");
   r.phase = s("phase");
   r.message = s("message");
   r.bytes = j.contains("bytes") && j["bytes"].is_number_unsigned() ? j["bytes"].get<uint64_t>() : 0;
@@ -144,7 +146,8 @@ std::string VolumeWork::parent_snapshot(const std::string& pvc_uid, const std::s
   std::string best, best_time;
   for (const auto& item : listed.value().items) {
     const Json status = item.value("status", Json::object());
-    if (status.value("phase", std::string()) != "Completed" || item["spec"].value("method", std::string()) != method)
+    if (status.value("phase", std::string()) != "Completed" || item["spec"].value("method", std::string()) != method ||
+        status.value("snapshotID", std::string()).empty())  // a local snapshot is no parent in the repository
       continue;
     std::string when = status.value("completionTimestamp", std::string());
     if (when >= best_time) {
@@ -153,6 +156,17 @@ std::string VolumeWork::parent_snapshot(const std::string& pvc_uid, const std::s
     }
   }
   return best;
+}
+
+bool VolumeWork::keeps_local_snapshots(const Json& backup) {
+  const Json spec = backup.value("spec", Json::object());
+  if (spec.contains("snapshotVolumes") && spec["snapshotVolumes"].is_boolean()) return spec["snapshotVolumes"].get<bool>();
+  kube::DynamicClient dynamic(client_);
+  auto listed = dynamic.list(resources::volume_snapshot_location(), namespace_);
+  if (!listed.ok()) return false;
+  for (const auto& location : listed.value().items)
+    if (location.value("spec", Json::object()).value("provider", std::string()) == kZfsSnapshotProvider) return true;
+  return false;
 }
 
 std::vector<Json> VolumeWork::wait_for(const kube::ApiResource& type, const std::vector<std::string>& names,
@@ -197,6 +211,7 @@ void VolumeWork::back_up_pod(const Json& backup, const Json& pod, const std::vec
   const std::string node = pod.value("spec", Json::object()).value("nodeName", std::string());
   std::vector<std::string> names;
   std::vector<VolumeRecord> pending;
+  const bool local_snapshots = keeps_local_snapshots(backup);
   for (const auto& v : volumes) {
     VolumeRecord record;
     record.namespace_name = ns;
@@ -227,8 +242,17 @@ void VolumeWork::back_up_pod(const Json& backup, const Json& pod, const std::vec
     if (!v.pvc.empty()) item["spec"]["pvc"] = v.pvc;
     if (!v.pv.empty()) item["spec"]["pv"] = v.pv;
     if (!v.source.empty()) item["spec"]["sourcePath"] = v.source;
-    std::string parent = parent_snapshot(v.pvc_uid, location, v.method);
+    const bool keep_local = local_snapshots && v.method == "ZFS";
+    std::string parent = keep_local ? std::string() : parent_snapshot(v.pvc_uid, location, v.method);
     if (!parent.empty()) item["spec"]["parentSnapshot"] = parent;
+    if (keep_local) {
+      item["spec"]["mode"] = "LocalSnapshot";
+      item["metadata"]["finalizers"] = {resources::kLocalSnapshotFinalizer};
+    } else if (local_snapshots) {
+      log_.info("volume " + v.name + " of pod " + ns + "/" + pod_name + ": its engine (" + v.method +
+                    ") keeps no local snapshots; the data is uploaded",
+                ns);
+    }
     ++outcome.total;
     std::string no_agent = node.empty() ? "the pod is not scheduled to a node" : agent_missing(node);
     if (!no_agent.empty()) {
@@ -250,7 +274,8 @@ void VolumeWork::back_up_pod(const Json& backup, const Json& pod, const std::vec
     }
     names.push_back(created.value()["metadata"].value("name", std::string()));
     pending.push_back(record);
-    log_.info("volume " + v.name + " of pod " + ns + "/" + pod_name + " (" + v.method + (parent.empty() ? "" : ", incremental") +
+    log_.info("volume " + v.name + " of pod " + ns + "/" + pod_name + " (" + v.method +
+                  (parent.empty() ? "" : ", incremental") + (keep_local ? ", local snapshot" : "") +
                   "): VolumeBackup " + names.back() + " for the agent on " + node,
               ns);
   }
@@ -261,9 +286,13 @@ void VolumeWork::back_up_pod(const Json& backup, const Json& pod, const std::vec
     record.phase = status.value("phase", std::string());
     record.message = status.value("message", std::string());
     record.snapshot_id = status.value("snapshotID", std::string());
+    record.local_snapshot = status.value("localSnapshot", std::string());
     record.bytes = status.value("progress", Json::object()).value("bytesDone", uint64_t(0));
     std::string what = "volume " + record.volume + " of pod " + ns + "/" + pod_name + " (VolumeBackup " + names[i] + ")";
-    if (record.phase == "Completed" && !record.snapshot_id.empty()) {
+    if (record.phase == "Completed" && !record.local_snapshot.empty()) {
+      ++outcome.completed;
+      log_.info(what + ": local snapshot " + record.local_snapshot + " kept on node " + node, ns);
+    } else if (record.phase == "Completed" && !record.snapshot_id.empty()) {
       ++outcome.completed;
       log_.info(what + ": backed up, snapshot " + record.snapshot_id + ", " + std::to_string(record.bytes) + " bytes", ns);
     } else {
@@ -315,12 +344,14 @@ void VolumeWork::restore_pod(const Json& restore, const std::string& backup_name
                   {{"node", node},
                    {"restoreName", restore_name},
                    {"backupName", backup_name},
-                   {"snapshotID", record.snapshot_id},
+
                    {"pod", {{"namespace", ns}, {"name", pod_name}, {"uid", pod["metadata"].value("uid", std::string())}}},
                    {"volume", record.volume},
                    {"method", record.method},
                    {"storageLocation", location}}}};
     if (!record.pvc.empty()) item["spec"]["pvc"] = record.pvc;
+    if (!record.local_snapshot.empty()) item["spec"]["cloneFrom"] = record.local_snapshot;
+    else item["spec"]["snapshotID"] = record.snapshot_id;
     auto created = dynamic.create(resources::volume_restore(), namespace_, item);
     if (!created.ok()) {
       ++outcome.failed;

@@ -25,7 +25,8 @@ namespace stowage::control {
 // One pod volume of a backup: what was backed up and what came of it.
 struct VolumeRecord {
   std::string namespace_name, pod, pod_uid, volume, pvc, pv, method, node;
-  std::string snapshot_id;  // set when Completed
+  std::string snapshot_id;  // set when Completed (uploaded)
+  std::string local_snapshot;  // set when Completed as a local snapshot ("pool/ds@name")
   std::string phase, message;
   uint64_t bytes = 0;
   // For a VolumeRestore: the restore-wait signal of the pod's init container.
@@ -48,19 +49,25 @@ struct VolumeOutcome {
   nlohmann::json to_json() const;
 };
 
+// The VolumeSnapshotLocation provider that turns local ZFS snapshots on for
+// backups that leave spec.snapshotVolumes unset.
+inline constexpr const char* kZfsSnapshotProvider = "zfs.openebs.io";
+
 class VolumeWork {
  public:
   VolumeWork(kube::ApiClient& client, std::string namespace_name, OperationLog& log);
 
   // Backs up the given volumes of a Running pod for `backup` (the Backup
   // object; spec.storageLocation resolved) and waits until each is final or
-  // the deadline passes. Appends a record per volume.
+  // the deadline passes. Appends a record per volume. ZFS volumes keep a
+  // local snapshot instead when the backup asks for it (keeps_local_snapshots).
   void back_up_pod(const nlohmann::json& backup, const nlohmann::json& pod, const std::vector<PodVolume>& volumes,
                    std::chrono::steady_clock::time_point deadline, std::vector<VolumeRecord>& records,
                    VolumeOutcome& outcome);
 
   // Restores the recorded volumes into the restored pod `ns/name` (waits
-  // for it to be scheduled), from `location`, and waits for them.
+  // for it to be scheduled), from `location` or, for a local snapshot, as
+  // its clone, and waits for them.
   void restore_pod(const nlohmann::json& restore, const std::string& backup_name, const std::string& location,
                    const std::string& ns, const std::string& pod_name, const std::vector<VolumeRecord>& records,
                    std::chrono::steady_clock::time_point deadline, VolumeOutcome& outcome);
@@ -72,6 +79,9 @@ class VolumeWork {
   // Why the agent of `node` cannot take work ("" when it is alive).
   std::string agent_missing(const std::string& node);
   std::string parent_snapshot(const std::string& pvc_uid, const std::string& location, const std::string& method);
+  // Whether the backup keeps local snapshots of the volumes that can have
+  // them: spec.snapshotVolumes, or (unset) a ZFS VolumeSnapshotLocation exists.
+  bool keeps_local_snapshots(const nlohmann::json& backup);
 
   kube::ApiClient& client_;
   std::string namespace_;

@@ -203,10 +203,9 @@ Result<Snapshot> backup_send_stream(Repository& repo, int fd, const StreamBackup
 
 }  // namespace
 
-Result<ZfsBackupResult> backup_zfs_dataset(Repository& repo, const std::string& dataset,
-                                           const ZfsBackupOptions& options) {
+Result<std::string> snapshot_zfs_dataset(const std::string& dataset, const std::string& snapshot_name) {
   TRY_STATUS(validate_dataset_name(dataset));
-  std::string name = options.snapshot_name.empty() ? "stowage-" + std::to_string(now_unix()) : options.snapshot_name;
+  std::string name = snapshot_name.empty() ? "stowage-" + std::to_string(now_unix()) : snapshot_name;
   TRY_STATUS(validate_snapshot_short_name(name));
   if (!TRY(zfs_exists(dataset)))
     return Error(ErrorCode::kNotFound, "ZFS dataset does not exist", dataset,
@@ -216,10 +215,16 @@ Result<ZfsBackupResult> backup_zfs_dataset(Repository& repo, const std::string& 
     return Error(ErrorCode::kAlreadyExists, "a ZFS snapshot of that name already exists", local,
                  "choose another snapshot name; if it was left by an interrupted backup, remove it with "
                  "`zfs destroy " + local + "`");
+  TRY(zfs({"snapshot", local}, local));
+  return local;
+}
 
+Result<ZfsBackupResult> backup_zfs_dataset(Repository& repo, const std::string& dataset,
+                                           const ZfsBackupOptions& options) {
+  TRY_STATUS(validate_dataset_name(dataset));
   ZfsBackupResult result;
   result.properties = TRY(zfs_local_properties(dataset));
-  TRY(zfs({"snapshot", local}, local));
+  const std::string local = TRY(snapshot_zfs_dataset(dataset, options.snapshot_name));
 
   bool keep = false;
   struct DestroyUnlessKept {

@@ -85,7 +85,10 @@ std::map<std::string, std::string> zfs_backup_properties(const Snapshot& snapsho
 Status restore_zfs_dataset(Repository& repo, const Snapshot& snapshot, const std::string& target_dataset,
                            Progress* progress);
 
-// Local snapshots. Clones a kept snapshot ("pool/ds@name") into a new
+// Local snapshots. Takes DATASET@NAME ("stowage-<unix seconds>" when name
+// is empty; it must not exist) and returns its full name.
+Result<std::string> snapshot_zfs_dataset(const std::string& dataset, const std::string& snapshot_name);
+// Clones a kept snapshot ("pool/ds@name") into a new
 // dataset (restore "as a clone": instant, shares blocks with the snapshot).
 Status clone_zfs_snapshot(const std::string& snapshot, const std::string& target_dataset);
 // Destroys a local snapshot (expiry). Refuses a name without '@', so a

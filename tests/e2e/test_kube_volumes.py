@@ -435,6 +435,88 @@ def test_zfs_volume_send_and_receive(world):
         zfs_destroy(dataset)
 
 
+def test_zfs_local_snapshot_restored_as_a_clone_and_destroyed_with_its_backup(world):
+    """Issue 5, local snapshots: a ZFS volume kept as a snapshot next to the
+    volume (nothing uploaded), restored as a clone under a new PV into another
+    namespace while the original lives on, and destroyed by the agent when
+    the backup goes (not while a clone still depends on it)."""
+    pool = os.environ.get("STOWAGE_TEST_ZPOOL")
+    if not pool:
+        pytest.skip("STOWAGE_TEST_ZPOOL is not set: run testbed/up zfs")
+    k, c = world["kubectl"], world["cluster"]
+    ident = uuid.uuid4().hex[:8]
+    z = {"ns": f"zloc-{ident}", "pv": f"zloc-pv-{ident}", "handle": f"kl-{ident}", "pool": pool}
+    dataset = f"{pool}/{z['handle']}"
+    target_ns = f"zclone-{ident}"
+    zfs("create", "-o", "quota=100M", dataset)
+    clone_dataset = None
+    kubelet = None
+    try:
+        mountpoint = zfs("get", "-H", "-o", "value", "mountpoint", dataset).stdout.strip()
+        for i in range(20):
+            with open(os.path.join(mountpoint, f"table{i:02d}"), "wb") as f:
+                f.write(os.urandom(2000 + i * 3000))
+        saved = world["work"] / f"saved-local-{ident}"
+        subprocess.run(["cp", "-a", mountpoint, str(saved)], check=True)
+        k.apply(ZFS_APP.format(**z))
+        k.wait_until("the pod to run", lambda: k.get("pod", "-n", z["ns"], "zdb")["status"].get("phase") == "Running")
+        kubelet = KubeletVolumes(k, target_ns, str(world["kubelet_root"]))
+
+        c.run("backup", "create", "zl1", "--include-namespaces", z["ns"], "--snapshot-volumes", "true", "--wait",
+              timeout=600)
+        status = c.json("backup", "get", "zl1")["status"]
+        assert status["phase"] == "Completed" and status["volumeBackups"]["completed"] == 1, (status, diagnostics(world))
+        [item] = volume_items(world, "volumebackups.stowage.io", "stowage.io/backup-name=zl1")
+        local = item["status"].get("localSnapshot")
+        assert item["spec"]["mode"] == "LocalSnapshot" and local == f"{dataset}@stowage-{item['metadata']['name']}", item
+        assert "snapshotID" not in item["status"] and "stowage.io/local-snapshot" in item["metadata"]["finalizers"]
+        assert local in zfs("list", "-H", "-t", "snapshot", "-o", "name", "-r", dataset).stdout.split()
+        with open(os.path.join(mountpoint, "written-after-the-backup"), "wb") as f:
+            f.write(b"not in the snapshot")
+
+        # Restore into another namespace: a clone under a new PV; the original is untouched.
+        result = c.run("restore", "create", "zlr1", "--from-backup", "zl1", "--namespace-mappings",
+                       f"{z['ns']}:{target_ns}", "--wait", timeout=600)
+        rstatus = c.json("restore", "get", "zlr1")["status"]
+        assert rstatus["phase"] == "Completed" and rstatus["volumeRestores"]["completed"] == 1, (
+            result.stderr, rstatus, diagnostics(world))
+        [vr] = volume_items(world, "volumerestores.stowage.io", "stowage.io/restore-name=zlr1")
+        assert vr["spec"]["cloneFrom"] == local and "snapshotID" not in vr["spec"], vr["spec"]
+        clone_pv = k.get("pvc", "-n", target_ns, "zdata")["spec"]["volumeName"]
+        assert clone_pv != z["pv"] and clone_pv.startswith(z["pv"] + "-clone-"), clone_pv
+        assert k.get("pv", clone_pv)["spec"]["csi"]["volumeHandle"] == clone_pv
+        clone_dataset = f"{pool}/{clone_pv}"
+        assert zfs("get", "-H", "-o", "value", "origin", clone_dataset).stdout.strip() == local
+        clone_mount = zfs("get", "-H", "-o", "value", "mountpoint", clone_dataset).stdout.strip()
+        assert_same_tree(str(saved), clone_mount)
+        assert k.get("pvc", "-n", z["ns"], "zdata")["spec"]["volumeName"] == z["pv"]  # the original claim stays
+        assert os.path.exists(os.path.join(mountpoint, "written-after-the-backup"))
+
+        # Expiry while a clone depends on the snapshot: kept, and said why; then destroyed once the clone is gone.
+        c.run("backup", "delete", "zl1")
+        k.wait_until("the agent to report the dependent clone", lambda: "cannot be destroyed yet" in k.get(
+            "volumebackups.stowage.io", "-n", c.namespace, item["metadata"]["name"])["status"].get("message", ""),
+            timeout=120)
+        assert local in zfs("list", "-H", "-t", "snapshot", "-o", "name", "-r", dataset).stdout.split()
+        k.run("delete", "namespace", target_ns, "--wait=true", "--timeout=120s")
+        k.run("delete", "pv", clone_pv, "--wait=true", "--timeout=60s")
+        zfs_destroy(clone_dataset)
+        k.wait_until("the VolumeBackup to go once its snapshot is destroyed", lambda: k.run(
+            "get", "volumebackups.stowage.io", "-n", c.namespace, item["metadata"]["name"], check=False).returncode != 0,
+            timeout=180)
+        assert local not in zfs("list", "-H", "-t", "snapshot", "-o", "name", "-r", dataset).stdout.split()
+        assert c.run("backup", "get", "zl1", check=False).returncode != 0
+    finally:
+        if kubelet:
+            kubelet.stop.set()
+        for ns in (z["ns"], target_ns):
+            k.run("delete", "namespace", ns, "--ignore-not-found", "--wait=false", check=False)
+        k.run("delete", "pv", z["pv"], "--ignore-not-found", "--wait=false", check=False)
+        if clone_dataset:
+            zfs_destroy(clone_dataset)
+        zfs_destroy(dataset)
+
+
 BLOCK_APP = """
 apiVersion: v1
 kind: Namespace
