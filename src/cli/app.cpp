@@ -241,7 +241,7 @@ int cmd_prune(const Globals& g, bool dry_run, int64_t grace) {
             {"packs_partly_used", r->packs_partly_used}, {"unindexed_packs_deleted", r->unindexed_deleted},
             {"bytes_freed", r->bytes_freed}, {"blobs_used", r->blobs_used}, {"blobs_unused", r->blobs_unused},
             {"objects_locked", r->objects_locked}, {"locked_keys", r->locked_keys},
-            {"pending_deletions_done", r->tombstoned_deleted}};
+            {"pending_deletions_done", r->tombstoned_deleted}, {"records_deleted", r->records_deleted}};
   if (format_of(g) != OutputFormat::kTable) print_document(j, format_of(g));
   else {
     printf("%s %llu of %llu packs (%s), %llu unindexed packs; %llu partly used packs kept\n",
@@ -251,6 +251,9 @@ int cmd_prune(const Globals& g, bool dry_run, int64_t grace) {
     if (r->tombstoned_deleted)
       printf("deleted %llu objects whose retention has ended (recorded by earlier runs)\n",
              (unsigned long long)r->tombstoned_deleted);
+    if (r->records_deleted)
+      printf("deleted %llu settled bookkeeping records (tombstones, old retention records)\n",
+             (unsigned long long)r->records_deleted);
     if (r->objects_locked)
       printf("%llu objects are still locked (Object Lock retention): recorded, deleted by a later prune\n",
              (unsigned long long)r->objects_locked);

@@ -111,7 +111,11 @@ Result<PruneReport> prune(Repository& repo, const PruneOptions& options) {
     for (const auto& key : repo.tombstoned_keys())
       if (present.count(key)) retry_keys.push_back(key);
   }
-  if (options.dry_run || (delete_keys.empty() && retry_keys.empty())) return report;
+  if (options.dry_run) return report;
+  if (delete_keys.empty() && retry_keys.empty()) {
+    report.records_deleted = TRY(repo.remove_settled_records());
+    return report;
+  }
   // A tombstoned pack that an index lists again must not be deleted (cannot
   // happen with random nonces, but deleting listed data is never allowed).
   std::set<std::string> kept_packs;
@@ -149,6 +153,7 @@ Result<PruneReport> prune(Repository& repo, const PruneOptions& options) {
   TRY_STATUS(removal(retry_keys));
   report.tombstoned_deleted += retry_keys.size() - (report.objects_locked - locked_before);
   TRY_STATUS(removal(delete_keys));
+  report.records_deleted = TRY(repo.remove_settled_records());
   return report;
 }
 

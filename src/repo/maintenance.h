@@ -46,6 +46,7 @@ struct PruneReport {
   uint64_t objects_locked = 0;
   std::vector<std::string> locked_keys;
   uint64_t tombstoned_deleted = 0;  // pending deletions of earlier runs done now
+  uint64_t records_deleted = 0;     // settled tombstones and old retention records removed
 };
 
 Result<PruneReport> prune(Repository& repo, const PruneOptions& options);

@@ -1,6 +1,7 @@
 #include "repo/repository.h"
 
 #include <algorithm>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -8,6 +9,7 @@
 #include "repo/compress.h"
 #include "repo/layout.h"
 #include "util/clock.h"
+#include "util/work_queue.h"
 
 namespace stowage {
 
@@ -28,6 +30,8 @@ Repository::Repository(std::shared_ptr<ObjectStore> store, RepoConfig config, Ma
 }
 
 namespace {
+
+constexpr size_t kRefreshRequestsInFlight = 8;  // retention refresh: PutObjectRetention requests at once
 
 // A repository with a lock policy needs a bucket with Object Lock: say so
 // plainly rather than failing on the first locked put.
@@ -437,6 +441,53 @@ Result<RemovalResult> Repository::remove_objects(const std::vector<std::string>&
   return result;
 }
 
+Result<uint64_t> Repository::remove_settled_records() {
+  uint64_t removed = 0;
+  // Deletes a bookkeeping record unless its own retention still holds it
+  // (then a later prune does it; it is never recorded anywhere).
+  auto remove_if_unlocked = [&](const std::string& key) -> Status {
+    Status status = store_->remove(key);
+    if (status.ok()) ++removed;
+    else if (status.error().code() != ErrorCode::kLocked && status.error().code() != ErrorCode::kNotFound) return status;
+    return ok_status();
+  };
+  // Tombstones all of whose keys are gone.
+  auto tombstones = TRY(list_all(*store_, layout::kTombstonesPrefix));
+  if (!tombstones.empty()) {
+    std::set<std::string> present;
+    for (const char* prefix : {layout::kSnapshotsPrefix, layout::kIndexPrefix, layout::kDataPrefix})
+      TRY_STATUS(store_->list(prefix, [&](const ObjectInfo& o) { present.insert(o.key); }));
+    for (const auto& info : tombstones) {
+      Bytes plain = TRY(get_object(info.key, "tombstone"));
+      auto j = nlohmann::json::parse(as_string(plain), nullptr, false);
+      if (!j.is_object() || !j.contains("keys") || !j["keys"].is_array()) continue;  // reload_tombstones reports it
+      bool settled = std::none_of(j["keys"].begin(), j["keys"].end(), [&](const nlohmann::json& k) {
+        return k.is_string() && present.count(k.get<std::string>());
+      });
+      if (settled) TRY_STATUS(remove_if_unlocked(info.key));
+    }
+    TRY_STATUS(reload_tombstones());
+  }
+  // Retention refresh records but the latest (the only one read).
+  auto records = TRY(list_all(*store_, layout::kRetentionPrefix));
+  std::string latest_key;
+  int64_t latest = -1;
+  for (const auto& info : records) {
+    auto plain = get_object(info.key, "retention");
+    auto j = plain.ok() ? nlohmann::json::parse(as_string(*plain), nullptr, false) : nlohmann::json();
+    int64_t started = j.is_object() && j.contains("started_unix") && j["started_unix"].is_number_integer()
+                          ? j["started_unix"].get<int64_t>()
+                          : 0;
+    if (started > latest) {
+      latest = started;
+      latest_key = info.key;
+    }
+  }
+  for (const auto& info : records)
+    if (info.key != latest_key) TRY_STATUS(remove_if_unlocked(info.key));
+  return removed;
+}
+
 Result<int64_t> Repository::last_retention_refresh() {
   auto objects = TRY(list_all(*store_, layout::kRetentionPrefix));
   // Creation counts as a refresh: the only objects then (config, key) were
@@ -466,18 +517,25 @@ Result<uint64_t> Repository::refresh_retention() {
       if (!is_tombstoned(o.key)) keys.push_back(o.key);
     }));
   Retention until = new_object_retention();  // now (after listing) + period + margin
-  uint64_t extended = 0;
+  // One request per object, several in flight (the store is thread-safe).
+  std::atomic<uint64_t> extended{0};
+  WorkQueue requests(kRefreshRequestsInFlight, 2 * kRefreshRequestsInFlight);
   for (const auto& key : keys) {
-    Status status = store_->extend_retention(key, until);
-    if (!status.ok()) {
-      if (status.error().code() == ErrorCode::kNotFound) continue;  // removed meanwhile by prune
-      return std::move(status).error().with_context("extending the Object Lock retention");
-    }
-    extended++;
+    bool queued = requests.submit([&, key]() -> Status {
+      Status status = store_->extend_retention(key, until);
+      if (!status.ok()) {
+        if (status.error().code() == ErrorCode::kNotFound) return ok_status();  // removed meanwhile by prune
+        return std::move(status).error().with_context("extending the Object Lock retention");
+      }
+      extended++;
+      return ok_status();
+    });
+    if (!queued) break;
   }
-  nlohmann::json record{{"started_unix", started}, {"until_unix", until.until_unix}, {"objects", extended}};
+  TRY_STATUS(requests.wait());
+  nlohmann::json record{{"started_unix", started}, {"until_unix", until.until_unix}, {"objects", extended.load()}};
   TRY(put_object(layout::retention_record, as_bytes(record.dump()), "retention"));
-  return extended;
+  return extended.load();
 }
 
 Status Repository::refresh_retention_if_due() {

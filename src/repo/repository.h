@@ -101,6 +101,11 @@ class Repository {
   bool is_tombstoned(const std::string& key) const;
   std::vector<std::string> tombstoned_keys() const;
   Status reload_tombstones();
+  // Deletes the bookkeeping that is no longer needed: tombstones whose keys
+  // are all gone, and retention refresh records but the latest. Records
+  // still under their own retention stay for a later call. Returns how many
+  // objects were deleted. Called by prune.
+  Result<uint64_t> remove_settled_records();
 
   // Object Lock retention refresh (docs/repository-format.md): extends every
   // live object's retention to now + period + margin and records the time.
