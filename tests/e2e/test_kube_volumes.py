@@ -600,6 +600,166 @@ def test_block_volume_of_a_local_device(world):
         k.run("delete", "pv", b["pv"], "--ignore-not-found", "--wait=false", check=False)
 
 
+
+SCHEDULED_APP = """
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: {pv}-z}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: ""
+  claimRef: {{namespace: {ns}, name: zdata}}
+  csi:
+    driver: zfs.csi.openebs.io
+    volumeHandle: {handle}
+    volumeAttributes: {{openebs.io/poolname: {pool}}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: zdata, namespace: {ns}}}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  volumeName: {pv}-z
+  resources: {{requests: {{storage: 1Gi}}}}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: {pv}-b}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: ""
+  volumeMode: Block
+  claimRef: {{namespace: {ns}, name: disk}}
+  local: {{path: {device}}}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions:
+        - {{key: kubernetes.io/hostname, operator: In, values: [node-a]}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: disk, namespace: {ns}}}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  volumeMode: Block
+  volumeName: {pv}-b
+  resources: {{requests: {{storage: 1Gi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: db, namespace: {ns}}}
+spec:
+  nodeName: node-a
+  containers:
+  - name: db
+    image: registry.example/db:1
+    volumeDevices: [{{name: disk, devicePath: /dev/xvda}}]
+  volumes:
+  - {{name: zdata, persistentVolumeClaim: {{claimName: zdata}}}}
+  - {{name: disk, persistentVolumeClaim: {{claimName: disk}}}}
+"""
+
+
+def test_scheduled_zfs_and_block_backups_each_restore_on_their_own(world):
+    """Issue 5: a schedule's successive backups of a ZFS dataset and a block
+    device (the second one incremental for the device: its parent is the
+    first, so unchanged blocks are referenced, not stored again) each
+    restore on their own, to the state they were taken at."""
+    pool = os.environ.get("STOWAGE_TEST_ZPOOL")
+    if not pool:
+        pytest.skip("STOWAGE_TEST_ZPOOL is not set: run testbed/up zfs")
+    k, c = world["kubectl"], world["cluster"]
+    ident = uuid.uuid4().hex[:8]
+    device = world["work"] / f"sched-disk-{ident}.img"
+    a = {"ns": f"sched-{ident}", "pv": f"sched-pv-{ident}", "handle": f"ks-{ident}", "pool": pool,
+         "device": str(device)}
+    dataset = f"{pool}/{a['handle']}"
+    schedule = f"nightly-{ident}"
+    zfs("create", dataset)
+    kubelet = None
+    try:
+        mountpoint = zfs("get", "-H", "-o", "value", "mountpoint", dataset).stdout.strip()
+        with open(device, "wb") as f:
+            f.write(os.urandom(16 << 20))
+        for i in range(10):
+            with open(os.path.join(mountpoint, f"part{i}"), "wb") as f:
+                f.write(os.urandom(50_000))
+        states = []
+
+        def remember():
+            saved = world["work"] / f"sched-{ident}-{len(states)}"
+            subprocess.run(["cp", "-a", mountpoint, str(saved)], check=True)
+            states.append((saved, device.read_bytes()))
+
+        remember()
+        k.apply(SCHEDULED_APP.format(**a))
+        k.wait_until("the pod to run", lambda: k.get("pod", "-n", a["ns"], "db")["status"].get("phase") == "Running")
+        kubelet = KubeletVolumes(k, a["ns"], str(world["kubelet_root"]))
+        c.run("schedule", "create", schedule, "--schedule", "@every 24h", "--include-namespaces", a["ns"])
+
+        def scheduled_backups():
+            return sorted((b for b in k.get("backups.stowage.io", "-n", c.namespace, "-l",
+                                            f"stowage.io/schedule-name={schedule}")["items"]
+                           if b.get("status", {}).get("phase") in ("Completed", "PartiallyFailed", "Failed")),
+                          key=lambda b: b["metadata"]["creationTimestamp"])
+
+        first = k.wait_until("the schedule's first backup", lambda: scheduled_backups(), timeout=600)[0]
+        assert first["status"]["phase"] == "Completed", (first["status"], diagnostics(world))
+        # Change both volumes: a few blocks of the device, a file of the dataset.
+        with open(device, "r+b") as f:
+            for offset in (0, 5 << 20, 11 << 20):
+                f.seek(offset)
+                f.write(os.urandom(64 << 10))
+        with open(os.path.join(mountpoint, "part3"), "wb") as f:
+            f.write(b"changed after the first backup\n")
+        remember()
+        second_name = f"{schedule}-second"
+        c.run("backup", "create", second_name, "--from-schedule", schedule, "--wait", timeout=600)
+        second = c.json("backup", "get", second_name)
+        assert second["status"]["phase"] == "Completed", (second["status"], diagnostics(world))
+        assert second["metadata"]["labels"]["stowage.io/schedule-name"] == schedule
+
+        def items(backup):
+            return {i["spec"]["method"]: i for i in volume_items(world, "volumebackups.stowage.io",
+                                                                 f"stowage.io/backup-name={backup}")}
+        one, two = items(first["metadata"]["name"]), items(second_name)
+        assert set(one) == set(two) == {"ZFS", "Block"}, (one.keys(), two.keys())
+        assert two["Block"]["spec"]["parentSnapshot"] == one["Block"]["status"]["snapshotID"]
+        assert two["Block"]["status"]["snapshotID"] != one["Block"]["status"]["snapshotID"]
+
+        # Each member restores on its own (the first one too, though a newer one exists).
+        for backup, (saved, image) in ((first["metadata"]["name"], states[0]), (second_name, states[1])):
+            k.run("delete", "namespace", a["ns"], "--wait=true", "--timeout=120s")
+            k.run("delete", "pv", f"{a['pv']}-z", f"{a['pv']}-b", "--wait=true", "--timeout=60s")
+            zfs_destroy(dataset)
+            with open(device, "r+b") as f:
+                f.write(b"\0" * len(image))
+            restore = f"r-{backup}"[:63]
+            c.run("restore", "create", restore, "--from-backup", backup, "--wait", timeout=600)
+            rstatus = c.json("restore", "get", restore)["status"]
+            assert rstatus["phase"] == "Completed" and rstatus["volumeRestores"]["completed"] == 2, (
+                backup, rstatus, diagnostics(world))
+            assert device.read_bytes() == image, backup
+            assert_same_tree(str(saved), zfs("get", "-H", "-o", "value", "mountpoint", dataset).stdout.strip())
+    finally:
+        if kubelet:
+            kubelet.stop.set()
+        c.run("schedule", "delete", schedule, check=False)
+        k.run("delete", "namespace", a["ns"], "--ignore-not-found", "--wait=false", check=False)
+        k.run("delete", "pv", f"{a['pv']}-z", f"{a['pv']}-b", "--ignore-not-found", "--wait=false", check=False)
+        zfs_destroy(dataset)
+
 def delete_location_objects(env, prefix):
     """Everything under the location's prefix in MinIO, deleted behind stowage's back."""
     import xml.etree.ElementTree as ET
