@@ -89,6 +89,7 @@ class Agent {
   control::LocationAccess locations_;
   std::mutex mutex_;
   std::set<std::string> running_;  // "<kind>/<name>"
+  std::map<std::string, Progress*> progress_of_;  // of the running items that move data
   WorkQueue pool_;
 };
 
@@ -103,7 +104,13 @@ void Agent::reconcile(const kube::ApiResource& type, const Json& item, std::stop
   if (final_phase(phase)) return;
   {
     std::lock_guard lock(mutex_);
-    if (running_.count(key)) return;
+    if (running_.count(key)) {
+      // Running here: a cancel stops the data transfer at its next unit of work.
+      auto it = progress_of_.find(key);
+      if (spec.value("cancel", false) && it != progress_of_.end() && !it->second->cancel_requested.exchange(true))
+        log_.info("canceling the running work item", {{"item", key}});
+      return;
+    }
   }
   if (spec.value("cancel", false)) {
     Json canceled = {{"phase", "Canceled"}, {"message", "canceled by the server before the agent started it"},
@@ -179,7 +186,21 @@ void Agent::execute(const kube::ApiResource& type, const std::string& name, std:
   kube::DynamicClient dynamic(client_);
   Result<Json> result = Error(ErrorCode::kInternal, "not run");
   Progress progress;
+  const std::string key = type.kind + "/" + name;
+  {
+    std::lock_guard lock(mutex_);
+    progress_of_[key] = &progress;
+  }
+  struct Unregister {
+    Agent& agent;
+    const std::string& key;
+    ~Unregister() {
+      std::lock_guard lock(agent.mutex_);
+      agent.progress_of_.erase(key);
+    }
+  } unregister{*this, key};
   auto item = dynamic.get(type, options_.namespace_name, name);
+  if (item.ok() && item.value()["spec"].value("cancel", false)) progress.cancel_requested = true;  // canceled meanwhile
   if (item.ok()) {
     (void)write(type, name, {{"phase", "InProgress"}, {"startTimestamp", format_time_utc(now_unix())}});
     // Progress to the item's status every few seconds.

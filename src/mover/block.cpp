@@ -173,6 +173,7 @@ Result<Snapshot> backup_block(Repository& repo, const std::string& device, const
             TRY(repo.save_blob(BlobType::kData, refs[b].id, block));
           }
           if (options.progress) options.progress->bytes_done += len;
+          TRY_STATUS(check_cancelled(options.progress));
         }
         return ok_status();
       });
@@ -232,6 +233,7 @@ Status restore_block(Repository& repo, const Snapshot& snap, const std::string& 
     }
     if (!queue.submit([&, ref, at]() -> Status {
           if (queue.failed()) return ok_status();
+          TRY_STATUS(check_cancelled(options.progress));
           auto data = repo.load_blob(ref.id);
           if (!data.ok()) return std::move(data).error().with_context("block at offset " + std::to_string(at));
           TRY_STATUS(write_full(out.fd, data->data(), data->size(), at, target));

@@ -296,6 +296,7 @@ Status FileBackup::read_file(const std::string& path, Node& node, bool& skip) {
         end += size_t(n);
         total += uint64_t(n);
         if (options_.progress) options_.progress->bytes_done += uint64_t(n);
+        TRY_STATUS(check_cancelled(options_.progress));
       }
     }
     size_t len = cdc.next_boundary(buf.data() + start, end - start, eof);

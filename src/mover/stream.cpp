@@ -29,6 +29,7 @@ class StreamWriter::Impl {
     if (queue_->failed()) return queue_->wait();
     total_ += data.size();
     if (options_.progress) options_.progress->bytes_done += data.size();
+    TRY_STATUS(check_cancelled(options_.progress));
     chunker_->feed(data);
     drain();
     return ok_status();
@@ -135,6 +136,7 @@ Status restore_stream(Repository& repo, const Snapshot& snap, int fd, const Stre
       done += size_t(n);
     }
     if (options.progress) options.progress->bytes_done += data->size();
+    TRY_STATUS(check_cancelled(options.progress));
   }
   return ok_status();
 }

@@ -8,6 +8,12 @@
 
 namespace stowage {
 
+Status check_cancelled(const Progress* progress) {
+  if (progress && progress->cancel_requested.load())
+    return Error(ErrorCode::kCancelled, "stopped on request (canceled)", "", "");
+  return ok_status();
+}
+
 std::string format_bytes(double bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
   int u = 0;

@@ -1,4 +1,5 @@
-// Progress: counters that long operations update from many threads, and a
+// Progress: counters that long operations update from many threads (and a
+// flag that asks them to stop), and a
 // reporter thread that shows them every second, as a status line on a
 // terminal or as JSON lines (--json) for machines.
 #pragma once
@@ -10,6 +11,8 @@
 #include <string>
 #include <thread>
 
+#include "util/result.h"
+
 namespace stowage {
 
 struct Progress {
@@ -18,7 +21,13 @@ struct Progress {
   std::atomic<uint64_t> bytes_total{0};  // 0 when unknown
   std::atomic<uint64_t> files_total{0};
   std::atomic<uint64_t> errors{0};
+  // Set by whoever wants the work stopped (the agent, on a work item's
+  // spec.cancel); long operations check it between units of work.
+  std::atomic<bool> cancel_requested{false};
 };
+
+// kCancelled once `progress` asks the work to stop; ok otherwise (and for null).
+Status check_cancelled(const Progress* progress);
 
 enum class ProgressStyle { kNone, kTerminal, kJson };
 

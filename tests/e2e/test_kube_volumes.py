@@ -291,6 +291,58 @@ spec:
     assert "stopped during this work 3 times" in failed["message"], failed
 
 
+def test_volume_backup_canceled_mid_transfer_at_the_item_timeout(world):
+    """A volume still moving data when the backup's itemOperationTimeout
+    passes is canceled: the agent stops the transfer part way (it does not
+    run to the end), the VolumeBackup ends Canceled, the backup
+    PartiallyFailed with the reason in its log."""
+    k, c = world["kubectl"], world["cluster"]
+    ident = uuid.uuid4().hex[:8]
+    ns = f"cancel-{ident}"
+    k.apply(f"""
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: big, namespace: {ns}}}
+spec:
+  nodeName: node-a
+  containers: [{{name: app, image: registry.example/app:1}}]
+  volumes: [{{name: data, emptyDir: {{}}}}]
+""")
+    kubelet = KubeletVolumes(k, ns, str(world["kubelet_root"]))
+    pod = None
+    try:
+        pod = k.wait_until("the pod to run", lambda: (lambda p: p if p["status"].get("phase") == "Running" else None)(
+            k.get("pod", "-n", ns, "big")))
+        data = kubelet.dir(pod["metadata"]["uid"], "data")
+        k.wait_until("the kubelet's emptyDir directory", lambda: os.path.isdir(data))
+        size = 1 << 30
+        subprocess.run(["head", "-c", str(size), "/dev/urandom"], stdout=open(os.path.join(data, "blob"), "wb"),
+                       check=True)
+        result = c.run("backup", "create", "cancel1", "--include-namespaces", ns, "--item-operation-timeout", "2s",
+                       "--wait", check=False, timeout=600)
+        status = c.json("backup", "get", "cancel1")["status"]
+        assert status["phase"] == "PartiallyFailed", (result.stderr, status, diagnostics(world))
+        assert status["volumeBackups"] == {"total": 1, "completed": 0, "failed": 1}, status
+        assert "item operation timeout" in c.run("backup", "logs", "cancel1").stdout
+        [item] = volume_items(world, "volumebackups.stowage.io", "stowage.io/backup-name=cancel1")
+        assert item["spec"]["cancel"] is True
+        final = k.wait_until("the agent to stop the transfer", lambda: (lambda i: i if i.get("status", {}).get(
+            "phase") in ("Canceled", "Completed", "Failed") else None)(k.get(
+                "volumebackups.stowage.io", "-n", c.namespace, item["metadata"]["name"])), timeout=120)
+        assert final["status"]["phase"] == "Canceled", (final["status"], diagnostics(world))
+        assert "canceled" in final["status"]["message"], final["status"]
+        assert final["status"]["progress"]["bytesDone"] < size, final["status"]  # stopped part way
+        assert "snapshotID" not in final["status"]
+    finally:
+        kubelet.stop.set()
+        k.run("delete", "namespace", ns, "--ignore-not-found", "--wait=false", check=False)
+        if pod:  # a GiB of test data
+            shutil.rmtree(os.path.join(str(world["kubelet_root"]), "pods", pod["metadata"]["uid"]), ignore_errors=True)
+
 def repository_snapshots(w):
     result = subprocess.run([w["binary"], "-o", "json", "--repo", w["repository"], "--password-file", str(w["password"]),
                              "snapshot", "list"], env=w["env"], capture_output=True, text=True, timeout=120)
