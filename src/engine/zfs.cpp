@@ -221,9 +221,7 @@ Result<std::string> snapshot_zfs_dataset(const std::string& dataset, const std::
 
 Result<ZfsBackupResult> backup_zfs_dataset(Repository& repo, const std::string& dataset,
                                            const ZfsBackupOptions& options) {
-  TRY_STATUS(validate_dataset_name(dataset));
   ZfsBackupResult result;
-  result.properties = TRY(zfs_local_properties(dataset));
   const std::string local = TRY(snapshot_zfs_dataset(dataset, options.snapshot_name));
 
   bool keep = false;
@@ -234,6 +232,7 @@ Result<ZfsBackupResult> backup_zfs_dataset(Repository& repo, const std::string& 
       if (!keep) (void)run_process({kZfs, "destroy", snapshot});
     }
   } guard{local, keep};
+  result.properties = TRY(zfs_local_properties(dataset));
 
   std::vector<std::string> tags = options.tags;
   tags.push_back(kZfsDatasetTag + dataset);
