@@ -607,3 +607,67 @@ def test_object_lock_location_locks_backups_and_defers_their_deletion(world):
     assert s3("HEAD", "loc/pending-deletions/b-locked", "-I")[0] == 200
     time.sleep(6)  # several validations and syncs: the backup is not brought back
     assert k.get("backups.stowage.io", "-n", c.namespace, "b-locked", check=False) is None
+
+
+def test_schedule_with_a_short_ttl_on_a_locked_location(world):
+    """Issue 9: a schedule whose backups expire within seconds, on a bucket
+    with Object Lock: every backup completes, expiry defers the deletion of
+    objects still retained (expiration + margin) and finishes it once the
+    retention ends, and the bucket holds one version of every key it ever
+    held — nothing overwritten, no delete marker."""
+    import xml.etree.ElementTree as ET
+    k, c, env, app = world["kubectl"], world["cluster"], world["env"], world["app"]
+    bucket = f"stowage-kube-ttl-{app['id']}"
+    auth = ["--aws-sigv4", f"aws:amz:{env.get('AWS_REGION', 'us-east-1')}:s3", "--user",
+            f"{env['AWS_ACCESS_KEY_ID']}:{env['AWS_SECRET_ACCESS_KEY']}", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
+
+    def s3(method, path, *extra):
+        r = subprocess.run(["curl", "-sS", "-X", method, *auth, *extra, "-w", "\n%{http_code}",
+                            f"{env['STOWAGE_TEST_S3_ENDPOINT']}/{bucket}/{path}"], capture_output=True, text=True,
+                           timeout=60, check=True)
+        body, _, code = r.stdout.rpartition("\n")
+        return int(code), body
+
+    def versions(prefix):
+        code, body = s3("GET", f"?max-keys=1000&prefix={quote(prefix, safe='')}&versions=")
+        assert code == 200, body
+        root = ET.fromstring(body)
+        ns = {"s3": "http://s3.amazonaws.com/doc/2006-03-01/"}
+        out = {}
+        for tag, marker in (("Version", False), ("DeleteMarker", True)):
+            for v in root.findall(f"s3:{tag}", ns):
+                out.setdefault(v.findtext("s3:Key", namespaces=ns), []).append(marker)
+        return out
+
+    assert s3("PUT", "", "-H", "x-amz-bucket-object-lock-enabled: true")[0] == 200
+    url = (f"s3://{bucket}/loc?endpoint={env['STOWAGE_TEST_S3_ENDPOINT']}&region={env.get('AWS_REGION', 'us-east-1')}"
+           "&path-style=true")
+    c.run("backup-location", "create", "locked-ttl", "--url", url, "--credentials-file", world["work"] / "credentials",
+          "--password-file", world["work"] / "password", "--validation-frequency", "2s",
+          "--object-lock-mode", "GOVERNANCE", "--object-lock-margin", "5s")
+    k.wait_until("the location to be Available", lambda: c.json("backup-location", "get", "locked-ttl").get(
+        "status", {}).get("phase") == "Available", timeout=60)
+    c.run("schedule", "create", "short-ttl", "--schedule", "@every 24h", "--include-namespaces", app["ns"],
+          "--include-resources", "configmaps", "--storage-location", "locked-ttl", "--ttl", "3s")
+    try:
+        first = k.wait_until("the schedule's first backup", lambda: [
+            b for b in k.get("backups.stowage.io", "-n", c.namespace, "-l", "stowage.io/schedule-name=short-ttl")["items"]
+            if b.get("status", {}).get("phase") == "Completed"], timeout=120)[0]["metadata"]["name"]
+        c.run("backup", "create", "short-ttl-2", "--from-schedule", "short-ttl", "--wait")
+        names = [first, "short-ttl-2"]
+        stored = versions("loc/backups/")
+        for name in names:
+            assert f"loc/backups/{name}/velero-backup.json" in stored, stored.keys()
+        # Expiry: both Backups go at once, their objects when the retention (expiration + 5 s) has ended.
+        k.wait_until("the expired backups to be deleted", lambda: all(
+            k.get("backups.stowage.io", "-n", c.namespace, n, check=False) is None for n in names), timeout=120)
+        k.wait_until("their objects and pending-deletion records to be gone", lambda: not any(
+            key.startswith(tuple(f"loc/{p}/{n}" for n in names for p in ("backups", "pending-deletions")))
+            for key in versions("loc/")), timeout=120)
+        for key, kinds in versions("loc/").items():
+            assert kinds == [False], (key, kinds)  # one version, never a delete marker
+        events = [e for e in k.get("events", "-n", c.namespace)["items"] if e["involvedObject"].get("name") in names]
+        reasons = {e["reason"] for e in events}
+        assert {"Expired", "DeletionDeferred"} <= reasons, reasons  # deleted while still retained: deferred
+    finally:
+        c.run("schedule", "delete", "short-ttl", check=False)
