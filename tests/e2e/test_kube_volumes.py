@@ -812,6 +812,66 @@ def test_scheduled_zfs_and_block_backups_each_restore_on_their_own(world):
         k.run("delete", "pv", f"{a['pv']}-z", f"{a['pv']}-b", "--ignore-not-found", "--wait=false", check=False)
         zfs_destroy(dataset)
 
+
+def test_node_name_mapping_places_the_data_on_the_mapped_node(world):
+    """Issue 5, item 8: a restore with --node-name-mappings node-a:node-b puts
+    the pod, its local PV's affinity and the volume data on node-b: the
+    VolumeRestores go to node-b's agent, which writes the data there. (Both
+    kwok nodes are this host, so each agent has its own kubelet root.)"""
+    k, c, work = world["kubectl"], world["cluster"], world["work"]
+    ident = uuid.uuid4().hex[:8]
+    app = {"ns": f"move-{ident}", "pv": f"move-pv-{ident}", "pvdir": str(work / f"move-pv-{ident}")}
+    target_ns = f"moved-{ident}"
+    os.makedirs(app["pvdir"])
+    root_b = work / "kubelet-node-b"
+    c.start_agent("node-b", root_b)
+    kubelets = [KubeletVolumes(k, app["ns"], str(world["kubelet_root"])), KubeletVolumes(k, target_ns, str(root_b))]
+    try:
+        k.wait_until("node-b's agent to hold its Lease", lambda: k.run(
+            "get", "lease", "-n", c.namespace, "stowage-agent-node-b", check=False).returncode == 0)
+        k.apply(APP.format(**app))
+        k.wait_until("the claim to be bound", lambda: k.get("pvc", "-n", app["ns"], "data")["status"].get("phase") == "Bound")
+        pod = k.wait_until("the pod to run", lambda: (lambda p: p if p["status"].get("phase") == "Running" else None)(
+            k.get("pod", "-n", app["ns"], "db")))
+        scratch = kubelets[0].dir(pod["metadata"]["uid"], "scratch")
+        k.wait_until("the kubelet's emptyDir directory", lambda: os.path.isdir(scratch))
+        make_tree(app["pvdir"], files=80, seed=21)
+        make_tree(scratch, files=20, seed=22)
+        c.run("backup", "create", "mv1", "--include-namespaces", app["ns"], "--wait", timeout=600)
+        assert c.json("backup", "get", "mv1")["status"]["phase"] == "Completed", diagnostics(world)
+
+        saved_pv, saved_scratch = work / f"move-saved-pv-{ident}", work / f"move-saved-scratch-{ident}"
+        subprocess.run(["cp", "-a", app["pvdir"], str(saved_pv)], check=True)
+        subprocess.run(["cp", "-a", scratch, str(saved_scratch)], check=True)
+        k.run("delete", "namespace", app["ns"], "--wait=true", "--timeout=120s")
+        k.run("delete", "pv", app["pv"], "--wait=true", "--timeout=60s")
+        shutil.rmtree(app["pvdir"])
+        os.makedirs(app["pvdir"])  # node-b's disk at the same path (one host here)
+        result = c.run("restore", "create", "mvr1", "--from-backup", "mv1", "--namespace-mappings",
+                       f"{app['ns']}:{target_ns}", "--node-name-mappings", "node-a:node-b", "--wait", timeout=600)
+        rstatus = c.json("restore", "get", "mvr1")["status"]
+        assert rstatus["phase"] == "Completed", (result.stderr, rstatus, diagnostics(world),
+                                                 c.agent_log("node-b")[-3000:])
+        assert rstatus["volumeRestores"] == {"total": 2, "completed": 2, "failed": 0}, rstatus
+        restored = k.get("pod", "-n", target_ns, "db")
+        assert restored["spec"]["nodeName"] == "node-b"
+        affinity = k.get("pv", app["pv"])["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]
+        assert affinity["matchExpressions"][0]["values"] == ["node-b"], affinity
+        vrs = volume_items(world, "volumerestores.stowage.io", "stowage.io/restore-name=mvr1")
+        assert {(v["spec"]["node"], v["status"]["node"]) for v in vrs} == {("node-b", "node-b")}, vrs
+        assert_same_tree(str(saved_pv), app["pvdir"])
+        # The emptyDir's data is under node-b's kubelet root, not node-a's.
+        new_uid = restored["metadata"]["uid"]
+        assert_same_tree(str(saved_scratch), kubelets[1].dir(new_uid, "scratch"))
+        assert not os.path.exists(kubelets[0].dir(new_uid, "scratch"))
+    finally:
+        for kubelet in kubelets:
+            kubelet.stop.set()
+        c.stop_agent("node-b")
+        for ns in (app["ns"], target_ns):
+            k.run("delete", "namespace", ns, "--ignore-not-found", "--wait=false", check=False)
+        k.run("delete", "pv", app["pv"], "--ignore-not-found", "--wait=false", check=False)
+
 def delete_location_objects(env, prefix):
     """Everything under the location's prefix in MinIO, deleted behind stowage's back."""
     import xml.etree.ElementTree as ET
