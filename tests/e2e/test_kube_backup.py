@@ -54,6 +54,17 @@ def s3_request(env, method, key, data=None):
     return result.stdout
 
 
+def bucket_request(env, bucket, method, path, *extra):
+    """A signed request to a MinIO bucket (curl --aws-sigv4); (status, body), never raising on a status."""
+    auth = ["--aws-sigv4", f"aws:amz:{env.get('AWS_REGION', 'us-east-1')}:s3", "--user",
+            f"{env['AWS_ACCESS_KEY_ID']}:{env['AWS_SECRET_ACCESS_KEY']}", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
+    r = subprocess.run(["curl", "-sS", "-X", method, *auth, *extra, "-w", "\n%{http_code}",
+                        f"{env['STOWAGE_TEST_S3_ENDPOINT']}/{bucket}/{path}"], capture_output=True, text=True,
+                       timeout=60, check=True)
+    body, _, code = r.stdout.rpartition("\n")
+    return int(code), body
+
+
 @pytest.fixture(scope="module")
 def world(binary, tmp_path_factory):  # noqa: F811
     env = base_env()
@@ -557,15 +568,9 @@ def test_object_lock_location_locks_backups_and_defers_their_deletion(world):
     import xml.etree.ElementTree as ET
     k, c, env, app = world["kubectl"], world["cluster"], world["env"], world["app"]
     bucket = f"stowage-kube-lock-{app['id']}"
-    auth = ["--aws-sigv4", f"aws:amz:{env.get('AWS_REGION', 'us-east-1')}:s3", "--user",
-            f"{env['AWS_ACCESS_KEY_ID']}:{env['AWS_SECRET_ACCESS_KEY']}", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
 
     def s3(method, path, *extra):
-        r = subprocess.run(["curl", "-sS", "-X", method, *auth, *extra, "-w", "\n%{http_code}",
-                            f"{env['STOWAGE_TEST_S3_ENDPOINT']}/{bucket}/{path}"], capture_output=True, text=True,
-                           timeout=60, check=True)
-        body, _, code = r.stdout.rpartition("\n")
-        return int(code), body
+        return bucket_request(env, bucket, method, path, *extra)
 
     assert s3("PUT", "", "-H", "x-amz-bucket-object-lock-enabled: true")[0] == 200
     url = (f"s3://{bucket}/loc?endpoint={env['STOWAGE_TEST_S3_ENDPOINT']}&region={env.get('AWS_REGION', 'us-east-1')}"
@@ -618,15 +623,9 @@ def test_schedule_with_a_short_ttl_on_a_locked_location(world):
     import xml.etree.ElementTree as ET
     k, c, env, app = world["kubectl"], world["cluster"], world["env"], world["app"]
     bucket = f"stowage-kube-ttl-{app['id']}"
-    auth = ["--aws-sigv4", f"aws:amz:{env.get('AWS_REGION', 'us-east-1')}:s3", "--user",
-            f"{env['AWS_ACCESS_KEY_ID']}:{env['AWS_SECRET_ACCESS_KEY']}", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
 
     def s3(method, path, *extra):
-        r = subprocess.run(["curl", "-sS", "-X", method, *auth, *extra, "-w", "\n%{http_code}",
-                            f"{env['STOWAGE_TEST_S3_ENDPOINT']}/{bucket}/{path}"], capture_output=True, text=True,
-                           timeout=60, check=True)
-        body, _, code = r.stdout.rpartition("\n")
-        return int(code), body
+        return bucket_request(env, bucket, method, path, *extra)
 
     def versions(prefix):
         code, body = s3("GET", f"?max-keys=1000&prefix={quote(prefix, safe='')}&versions=")
