@@ -1,0 +1,543 @@
+#include "blockvol/replicated_volume.h"
+
+#include <algorithm>
+
+namespace stowage::blockvol {
+
+using wire::Op;
+using Clock = std::chrono::steady_clock;
+
+const char* replica_state_name(ReplicaState state) {
+  switch (state) {
+    case ReplicaState::kOffline: return "offline";
+    case ReplicaState::kFenced: return "fenced";
+    case ReplicaState::kStandby: return "standby";
+    case ReplicaState::kRebuilding: return "rebuilding";
+    case ReplicaState::kHealthy: return "healthy";
+  }
+  return "unknown";
+}
+
+struct ReplicatedVolume::Link {
+  size_t index = 0;
+  HostPort address;
+  std::mutex io;                          // one request at a time on `client`
+  std::unique_ptr<ReplicaClient> client;  // guarded by io
+  // Guarded by state_mu_:
+  ReplicaState state = ReplicaState::kOffline;
+  bool takes_writes = false;  // healthy, or rebuilding and already receiving new writes
+  wire::VolumeInfo info;
+  std::string last_error;
+  uint64_t rebuilt_bytes = 0;
+  std::thread thread;
+};
+
+ReplicatedVolume::ReplicatedVolume(VolumeOptions options, Logger log)
+    : options_(std::move(options)), log_(std::move(log)) {
+  for (size_t i = 0; i < options_.replicas.size(); ++i) {
+    auto link = std::make_unique<Link>();
+    link->index = i;
+    link->address = options_.replicas[i];
+    links_.push_back(std::move(link));
+  }
+}
+
+ReplicatedVolume::~ReplicatedVolume() {
+  stopping_ = true;
+  {
+    std::lock_guard lock(state_mu_);
+    state_changed_.notify_all();
+  }
+  for (auto& link : links_)
+    if (link->thread.joinable()) link->thread.join();
+}
+
+void ReplicatedVolume::start() {
+  for (auto& link : links_) {
+    Link* l = link.get();
+    l->thread = std::thread([this, l] { run_link(*l); });
+  }
+}
+
+Status ReplicatedVolume::wait_ready(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(state_mu_);
+  if (!state_changed_.wait_for(lock, timeout, [&] { return ready_.load() || stopping_.load(); }) || !ready_)
+    return Error(ErrorCode::kUnavailable, "fewer than " + std::to_string(options_.quorum) +
+                                              " unfenced replicas answered");
+  return ok_status();
+}
+
+bool ReplicatedVolume::connect_link(Link& link) {
+  std::unique_lock io(link.io);
+  auto client = ReplicaClient::connect(link.address, options_.io_timeout);
+  std::string problem;
+  ReplicaState state = ReplicaState::kOffline;
+  wire::VolumeInfo info;
+  if (!client.ok()) {
+    problem = client.error().to_string();
+  } else {
+    auto hello = (*client)->hello();
+    if (!hello.ok()) {
+      problem = hello.error().to_string();
+    } else if (hello->size != options_.size || hello->block_size != kBlockSize) {
+      problem = "replica has size " + std::to_string(hello->size) + ", the volume " + std::to_string(options_.size);
+    } else if (hello->fenced) {
+      problem = "replica is fenced";
+      state = ReplicaState::kFenced;
+    } else {
+      info = *hello;
+      link.client = std::move(*client);
+      state = ReplicaState::kStandby;
+    }
+  }
+  io.unlock();
+  std::lock_guard lock(state_mu_);
+  bool changed = link.last_error != problem || link.state != state;
+  link.state = state;
+  link.last_error = problem;
+  if (state == ReplicaState::kStandby) {
+    link.info = info;
+    log_.info("replica connected", {{"replica", link.address.to_string()}, {"epoch", std::to_string(info.epoch)}});
+  } else if (changed) {
+    log_.warning("replica not usable", {{"replica", link.address.to_string()}, {"reason", problem}});
+  }
+  state_changed_.notify_all();
+  return state == ReplicaState::kStandby;
+}
+
+void ReplicatedVolume::decide_startup() {
+  std::lock_guard lock(state_mu_);
+  if (ready_) return;
+  std::vector<Link*> standby;
+  for (auto& link : links_)
+    if (link->state == ReplicaState::kStandby) standby.push_back(link.get());
+  if (standby.size() < options_.quorum) return;
+  uint64_t newest = 0, max_seq = 0;
+  for (Link* l : standby) {
+    newest = std::max(newest, l->info.epoch);
+    max_seq = std::max(max_seq, l->info.max_seq);
+  }
+  for (Link* l : standby) {
+    if (l->info.epoch == newest) {
+      l->state = ReplicaState::kHealthy;
+      l->takes_writes = true;
+    }
+  }
+  epoch_ = newest;
+  epoch_dirty_ = true;  // the first write moves the healthy ones to a new epoch
+  next_seq_ = max_seq + 1;
+  ready_ = true;
+  log_.info("volume ready", {{"epoch", std::to_string(newest)}, {"replicas", std::to_string(standby.size())}});
+  state_changed_.notify_all();
+}
+
+void ReplicatedVolume::run_link(Link& link) {
+  while (!stopping_) {
+    ReplicaState state;
+    {
+      std::lock_guard lock(state_mu_);
+      state = link.state;
+    }
+    if (state == ReplicaState::kOffline || state == ReplicaState::kFenced) {
+      if (connect_link(link)) continue;
+    } else if (state == ReplicaState::kStandby) {
+      if (!ready_) {
+        decide_startup();
+      } else {
+        Status rebuilt = rebuild(link);
+        if (!rebuilt.ok()) {
+          log_.warning("rebuild failed", {{"replica", link.address.to_string()}, {"error", rebuilt.error().to_string()}});
+          lose(link, rebuilt.error());
+        }
+        continue;
+      }
+    }
+    std::unique_lock lock(state_mu_);
+    state_changed_.wait_for(lock, options_.reconnect_interval, [&] {
+      return stopping_.load() || (link.state == ReplicaState::kStandby && ready_.load());
+    });
+  }
+}
+
+void ReplicatedVolume::lose(Link& link, const Error& error) {
+  std::lock_guard lock(state_mu_);
+  if (link.state == ReplicaState::kOffline) return;
+  if (link.state == ReplicaState::kHealthy) epoch_dirty_ = true;
+  log_.warning("replica lost", {{"replica", link.address.to_string()},
+                                {"was", replica_state_name(link.state)},
+                                {"error", error.to_string()}});
+  link.state = ReplicaState::kOffline;
+  link.takes_writes = false;
+  link.last_error = error.to_string();
+  state_changed_.notify_all();
+}
+
+std::vector<ReplicatedVolume::Link*> ReplicatedVolume::writable_links() {
+  std::lock_guard lock(state_mu_);
+  std::vector<Link*> out;
+  for (auto& link : links_)
+    if (link->takes_writes) out.push_back(link.get());
+  return out;
+}
+
+std::vector<ReplicatedVolume::Link*> ReplicatedVolume::healthy_links() {
+  std::lock_guard lock(state_mu_);
+  std::vector<Link*> out;
+  for (auto& link : links_)
+    if (link->state == ReplicaState::kHealthy) out.push_back(link.get());
+  return out;
+}
+
+ReplicatedVolume::Link* ReplicatedVolume::first_healthy() {
+  auto healthy = healthy_links();
+  return healthy.empty() ? nullptr : healthy.front();
+}
+
+std::vector<ReplicatedVolume::Reply> ReplicatedVolume::broadcast(const std::vector<Link*>& targets, Op op,
+                                                                  uint16_t flags, uint64_t offset, uint32_t length,
+                                                                  std::span<const uint8_t> payload) {
+  const bool writes = op == Op::kWrite || op == Op::kWriteZeroes || op == Op::kFlush;
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (Link* t : targets) locks.emplace_back(t->io);  // targets are in index order
+  std::vector<Reply> replies;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    Link* t = targets[i];
+    bool was_healthy;
+    {
+      std::lock_guard lock(state_mu_);
+      bool eligible = writes ? t->takes_writes : t->state == ReplicaState::kHealthy;
+      if (!eligible || !t->client) continue;
+      was_healthy = t->state == ReplicaState::kHealthy;
+    }
+    Status s = t->client->send(op, flags, offset, length, payload);
+    replies.push_back(Reply{t, was_healthy, s.ok() ? Result<std::vector<uint8_t>>(std::vector<uint8_t>{})
+                                                    : Result<std::vector<uint8_t>>(std::move(s).error())});
+  }
+  for (auto& reply : replies) {
+    if (reply.result.ok()) reply.result = reply.link->client->receive();
+    if (!reply.result.ok()) {
+      bool harmless = op == Op::kSnapshotDelete && reply.result.error().code() == ErrorCode::kNotFound;
+      if (!harmless) lose(*reply.link, reply.result.error());
+    }
+  }
+  // No acknowledgement while a lost healthy replica still shares the newest
+  // epoch: move the remaining healthy ones (all of them are locked here) on.
+  for (size_t round = 0; round <= links_.size(); ++round) {
+    uint64_t epoch;
+    {
+      std::lock_guard lock(state_mu_);
+      if (!epoch_dirty_) break;
+      epoch_dirty_ = false;
+      epoch = ++epoch_;
+    }
+    for (Link* t : targets) {
+      bool healthy;
+      {
+        std::lock_guard lock(state_mu_);
+        healthy = t->state == ReplicaState::kHealthy;
+      }
+      if (!healthy) continue;
+      Status s = t->client->set_epoch(epoch);
+      if (!s.ok()) {
+        lose(*t, s.error());
+        for (auto& reply : replies)
+          if (reply.link == t && reply.result.ok()) reply.result = s.error();
+      }
+    }
+    log_.info("moved to a new epoch", {{"epoch", std::to_string(epoch)}});
+  }
+  return replies;
+}
+
+Status ReplicatedVolume::quorum_result(const std::vector<Reply>& replies, const char* what) {
+  size_t acks = 0, healthy = 0;
+  const Error* first_error = nullptr;
+  for (const auto& reply : replies) {
+    if (!reply.was_healthy) continue;
+    ++healthy;
+    if (reply.result.ok())
+      ++acks;
+    else if (!first_error)
+      first_error = &reply.result.error();
+  }
+  if (acks >= options_.quorum) return ok_status();
+  std::string message = std::string(what) + " reached " + std::to_string(acks) + " of " + std::to_string(healthy) +
+                        " healthy replicas; the quorum is " + std::to_string(options_.quorum);
+  if (first_error) message += " (" + first_error->to_string() + ")";
+  return Error(ErrorCode::kIo, message);
+}
+
+Status ReplicatedVolume::read(uint64_t offset, std::span<uint8_t> out) {
+  static std::atomic<size_t> turn{0};
+  for (size_t attempt = 0; attempt <= links_.size(); ++attempt) {
+    auto healthy = healthy_links();
+    if (healthy.empty()) return Error(ErrorCode::kIo, "no healthy replica to read from");
+    Link* link = healthy[turn++ % healthy.size()];
+    std::unique_lock io(link->io);
+    {
+      std::lock_guard lock(state_mu_);
+      if (link->state != ReplicaState::kHealthy || !link->client) continue;
+    }
+    Status s = link->client->read(offset, out);
+    if (s.ok()) return s;
+    if (!replica_lost(s.error())) return s;
+    lose(*link, s.error());
+  }
+  return Error(ErrorCode::kIo, "every replica failed the read");
+}
+
+Status ReplicatedVolume::write(uint64_t offset, std::span<const uint8_t> data, bool fua) {
+  GateEntry entry(gate_);
+  auto replies = broadcast(writable_links(), Op::kWrite, fua ? wire::kFlagFua : 0, offset, uint32_t(data.size()), data);
+  return quorum_result(replies, "write");
+}
+
+Status ReplicatedVolume::write_zeroes(uint64_t offset, uint32_t length, bool fua) {
+  GateEntry entry(gate_);
+  auto replies = broadcast(writable_links(), Op::kWriteZeroes, fua ? wire::kFlagFua : 0, offset, length, {});
+  return quorum_result(replies, "write-zeroes");
+}
+
+Status ReplicatedVolume::flush() {
+  GateEntry entry(gate_);
+  auto replies = broadcast(writable_links(), Op::kFlush, 0, 0, 0, {});
+  return quorum_result(replies, "flush");
+}
+
+Status ReplicatedVolume::copy_extents(Link& source, Link& target, uint64_t seq, const std::vector<Extent>& extents,
+                                      bool gated) {
+  const uint64_t chunk = gated ? (1u << 20) : (4u << 20);
+  std::vector<uint8_t> buf(chunk);
+  for (const Extent& extent : extents) {
+    for (uint64_t pos = extent.offset; pos < extent.offset + extent.length; pos += chunk) {
+      if (stopping_) return Error(ErrorCode::kCancelled, "stopping");
+      uint64_t n = std::min<uint64_t>(chunk, extent.offset + extent.length - pos);
+      std::span<uint8_t> data(buf.data(), n);
+      if (gated) TRY_STATUS(gate_.close(options_.rebuild_pause_limit));
+      Status s;
+      {
+        std::unique_lock io(source.io);
+        s = seq ? source.client->read_snapshot(seq, pos, data) : source.client->read(pos, data);
+        if (!s.ok() && replica_lost(s.error())) lose(source, s.error());
+      }
+      if (s.ok()) {
+        std::unique_lock io(target.io);
+        s = target.client->write(pos, data, false);
+      }
+      if (gated) gate_.open();
+      TRY_STATUS(s);
+      std::lock_guard lock(state_mu_);
+      target.rebuilt_bytes += n;
+    }
+  }
+  return ok_status();
+}
+
+Status ReplicatedVolume::rebuild(Link& link) {
+  std::unique_lock snapshot_lock(snapshot_mu_);
+  Link* source = first_healthy();
+  if (!source) return Error(ErrorCode::kUnavailable, "no healthy replica to rebuild from");
+  {
+    std::lock_guard lock(state_mu_);
+    if (link.state != ReplicaState::kStandby) return ok_status();
+    link.state = ReplicaState::kRebuilding;
+    link.rebuilt_bytes = 0;
+  }
+  log_.info("rebuild started", {{"replica", link.address.to_string()}, {"source", source->address.to_string()}});
+  auto from_source = [&](auto&& call) {
+    std::unique_lock io(source->io);
+    auto result = call(*source->client);
+    if (!result.ok() && replica_lost(result.error())) lose(*source, result.error());
+    return result;
+  };
+  auto on_target = [&](auto&& call) {
+    std::unique_lock io(link.io);
+    return call(*link.client);
+  };
+  auto snapshots = TRY(from_source([](ReplicaClient& c) { return c.snapshots(); }));
+  TRY_STATUS(on_target([](ReplicaClient& c) { return c.reset(); }));
+  // Snapshots first, oldest to newest, each as the blocks it changed.
+  uint64_t previous = 0;
+  for (const SnapshotInfo& snapshot : snapshots) {
+    uint64_t seq = snapshot.seq;
+    auto extents = TRY(from_source([&](ReplicaClient& c) { return c.changed_extents(previous, seq); }));
+    TRY_STATUS(copy_extents(*source, link, seq, extents, false));
+    TRY_STATUS(on_target([&](ReplicaClient& c) { return c.create_snapshot(seq, snapshot.name); }));
+    previous = seq;
+  }
+  // Then the live head: from here on the replica receives every new write,
+  // and each copied chunk is read and written while writes are held back,
+  // so a copy never overwrites a newer write.
+  TRY_STATUS(gate_.close(options_.rebuild_pause_limit));
+  auto head = from_source([&](ReplicaClient& c) { return c.changed_extents(previous, 0); });
+  if (head.ok()) {
+    std::lock_guard lock(state_mu_);
+    link.takes_writes = true;
+  }
+  gate_.open();
+  if (!head.ok()) return std::move(head).error();
+  TRY_STATUS(copy_extents(*source, link, 0, *head, true));
+  TRY_STATUS(on_target([](ReplicaClient& c) { return c.flush(); }));
+  TRY_STATUS(gate_.close(options_.rebuild_pause_limit));
+  uint64_t epoch;
+  {
+    std::lock_guard lock(state_mu_);
+    epoch = epoch_;
+  }
+  Status joined = on_target([&](ReplicaClient& c) { return c.set_epoch(epoch); });
+  if (joined.ok()) {
+    std::lock_guard lock(state_mu_);
+    if (link.state == ReplicaState::kRebuilding) {
+      link.state = ReplicaState::kHealthy;
+      link.last_error.clear();
+    } else {
+      joined = Error(ErrorCode::kUnavailable, "lost during the rebuild");
+    }
+  }
+  gate_.open();
+  TRY_STATUS(joined);
+  log_.info("rebuild finished", {{"replica", link.address.to_string()}, {"snapshots", std::to_string(snapshots.size())}});
+  return ok_status();
+}
+
+Result<SnapshotOutcome> ReplicatedVolume::snapshot(const std::string& name, std::chrono::milliseconds drain_timeout) {
+  if (!valid_snapshot_name(name))
+    return Error(ErrorCode::kInvalidArgument, "bad snapshot name", name, "use 1-128 of A-Z a-z 0-9 . _ -");
+  std::unique_lock snapshot_lock(snapshot_mu_, std::defer_lock);
+  if (!snapshot_lock.try_lock_for(drain_timeout))
+    return Error(ErrorCode::kConflict, "a replica rebuild or another snapshot operation is running", name,
+                 "try again when `stowage-volume status` shows every replica healthy");
+  if (!ready_) return Error(ErrorCode::kUnavailable, "the volume is not ready");
+  auto existing = TRY(snapshots());
+  for (const auto& s : existing)
+    if (s.name == name) return Error(ErrorCode::kAlreadyExists, "a snapshot with this name exists", name);
+
+  auto paused_at = Clock::now();
+  Status drained = gate_.close(drain_timeout);
+  if (!drained.ok()) return std::move(drained).error().with_context("pausing IO for the snapshot");
+  // No write is in flight on the target, so none is in flight on a replica
+  // either (each replica answers a request before the next is sent).
+  auto flushed = broadcast(healthy_links(), Op::kFlush, 0, 0, 0, {});
+  std::vector<Link*> ready_links;
+  for (auto& reply : flushed)
+    if (reply.result.ok()) ready_links.push_back(reply.link);
+  uint64_t seq;
+  {
+    std::lock_guard lock(state_mu_);
+    seq = next_seq_++;
+  }
+  SnapshotOutcome outcome{seq, name, 0, {}};
+  std::string failures;
+  if (ready_links.size() >= options_.quorum) {
+    auto payload = wire::encode_snapshot_create(seq, name);
+    auto created = broadcast(ready_links, Op::kSnapshotCreate, 0, 0, 0, payload);
+    std::vector<Link*> holders;
+    for (auto& reply : created) {
+      if (reply.result.ok()) {
+        holders.push_back(reply.link);
+      } else {
+        failures += " " + reply.link->address.to_string() + ": " + reply.result.error().message() + ";";
+      }
+    }
+    if (holders.size() >= options_.quorum) {
+      for (Link* l : holders) outcome.replicas.push_back(l->address.to_string());
+    } else {
+      auto drop = wire::encode_u64(seq);
+      auto rolled = broadcast(holders, Op::kSnapshotDelete, 0, 0, 0, drop);
+      gate_.open();
+      std::string where;
+      for (auto& reply : rolled) where += " " + reply.link->address.to_string() + (reply.result.ok() ? "" : " (failed)");
+      return Error(ErrorCode::kUnavailable,
+                   "snapshot reached " + std::to_string(holders.size()) + " replicas, fewer than the quorum of " +
+                       std::to_string(options_.quorum) + "; rolled back on:" + (where.empty() ? " none" : where) +
+                       (failures.empty() ? "" : "; failures:" + failures),
+                   name);
+    }
+  }
+  gate_.open();
+  outcome.pause_ms = std::chrono::duration<double, std::milli>(Clock::now() - paused_at).count();
+  if (outcome.replicas.empty())
+    return Error(ErrorCode::kUnavailable,
+                 "only " + std::to_string(ready_links.size()) + " healthy replicas; the quorum is " +
+                     std::to_string(options_.quorum) + "; no snapshot was taken",
+                 name);
+  log_.info("snapshot taken", {{"name", name}, {"seq", std::to_string(seq)},
+                               {"pause_ms", std::to_string(outcome.pause_ms)},
+                               {"replicas", std::to_string(outcome.replicas.size())}});
+  return outcome;
+}
+
+Result<std::vector<SnapshotInfo>> ReplicatedVolume::snapshots() {
+  for (size_t attempt = 0; attempt <= links_.size(); ++attempt) {
+    Link* link = first_healthy();
+    if (!link) return Error(ErrorCode::kUnavailable, "no healthy replica");
+    std::unique_lock io(link->io);
+    if (!link->client) continue;
+    auto list = link->client->snapshots();
+    if (list.ok() || !replica_lost(list.error())) return list;
+    lose(*link, list.error());
+  }
+  return Error(ErrorCode::kUnavailable, "no healthy replica answered");
+}
+
+Result<uint64_t> ReplicatedVolume::resolve_snapshot(const std::string& name) {
+  auto list = TRY(snapshots());
+  for (const auto& s : list)
+    if (s.name == name) return s.seq;
+  return Error(ErrorCode::kNotFound, "no such snapshot", name);
+}
+
+Result<std::vector<std::string>> ReplicatedVolume::delete_snapshot(const std::string& name,
+                                                                    std::chrono::milliseconds timeout) {
+  std::unique_lock snapshot_lock(snapshot_mu_, std::defer_lock);
+  if (!snapshot_lock.try_lock_for(timeout))
+    return Error(ErrorCode::kConflict, "a replica rebuild or another snapshot operation is running", name);
+  uint64_t seq = TRY(resolve_snapshot(name));
+  auto payload = wire::encode_u64(seq);
+  auto replies = broadcast(healthy_links(), Op::kSnapshotDelete, 0, 0, 0, payload);
+  std::vector<std::string> deleted;
+  for (auto& reply : replies)
+    if (reply.result.ok()) deleted.push_back(reply.link->address.to_string());
+  if (deleted.empty()) return Error(ErrorCode::kUnavailable, "no replica deleted the snapshot", name);
+  return deleted;
+}
+
+Result<std::vector<Extent>> ReplicatedVolume::changed_extents(const std::string& from, const std::string& to) {
+  uint64_t from_seq = from.empty() ? 0 : TRY(resolve_snapshot(from));
+  uint64_t to_seq = to.empty() ? 0 : TRY(resolve_snapshot(to));
+  for (size_t attempt = 0; attempt <= links_.size(); ++attempt) {
+    Link* link = first_healthy();
+    if (!link) return Error(ErrorCode::kUnavailable, "no healthy replica");
+    std::unique_lock io(link->io);
+    if (!link->client) continue;
+    auto extents = link->client->changed_extents(from_seq, to_seq);
+    if (extents.ok() || !replica_lost(extents.error())) return extents;
+    lose(*link, extents.error());
+  }
+  return Error(ErrorCode::kUnavailable, "no healthy replica answered");
+}
+
+nlohmann::json ReplicatedVolume::status() const {
+  std::lock_guard lock(state_mu_);
+  nlohmann::json j;
+  j["ready"] = ready_.load();
+  j["size"] = options_.size;
+  j["quorum"] = options_.quorum;
+  j["epoch"] = epoch_;
+  j["next_seq"] = next_seq_;
+  size_t healthy = 0;
+  j["replicas"] = nlohmann::json::array();
+  for (const auto& link : links_) {
+    if (link->state == ReplicaState::kHealthy) ++healthy;
+    j["replicas"].push_back({{"address", link->address.to_string()},
+                             {"state", replica_state_name(link->state)},
+                             {"takes_writes", link->takes_writes},
+                             {"rebuilt_bytes", link->rebuilt_bytes},
+                             {"last_error", link->last_error}});
+  }
+  j["healthy"] = healthy;
+  j["degraded"] = healthy < links_.size();
+  return j;
+}
+
+}  // namespace stowage::blockvol
