@@ -561,7 +561,14 @@ Status LayerStore::reset() {
   std::vector<std::unique_ptr<Layer>> old;
   old.swap(layers_);
   layers_.push_back(std::move(head));
-  TRY_STATUS(save_manifest_locked());
+  uint64_t old_max = max_seq_;
+  max_seq_ = 0;
+  Status saved = save_manifest_locked();
+  if (!saved.ok()) {  // keep the old chain; the new head's files are orphans
+    layers_.swap(old);
+    max_seq_ = old_max;
+    return saved;
+  }
   for (auto& layer : old) {
     ::unlink(layer->data_path.c_str());
     ::unlink(layer->map_path.c_str());

@@ -75,7 +75,8 @@ class LayerStore {
   Status set_fenced(bool fenced);
   Status set_epoch(uint64_t epoch);
   // Drops every layer and snapshot: the volume reads as zeros again
-  // (a replica about to be rebuilt). Keeps fence, epoch and max_seq.
+  // (a replica about to be rebuilt, which then receives the source's
+  // snapshots with their sequence numbers). Keeps fence and epoch.
   Status reset();
 
  private:

@@ -53,6 +53,7 @@ ReplicatedVolume::~ReplicatedVolume() {
 }
 
 void ReplicatedVolume::start() {
+  started_at_ = Clock::now();
   for (auto& link : links_) {
     Link* l = link.get();
     l->thread = std::thread([this, l] { run_link(*l); });
@@ -112,6 +113,9 @@ void ReplicatedVolume::decide_startup() {
   for (auto& link : links_)
     if (link->state == ReplicaState::kStandby) standby.push_back(link.get());
   if (standby.size() < options_.quorum) return;
+  size_t answered = 0;
+  for (auto& link : links_) answered += link->state == ReplicaState::kStandby || link->state == ReplicaState::kFenced;
+  if (answered < links_.size() && Clock::now() - started_at_ < options_.startup_grace) return;
   uint64_t newest = 0, max_seq = 0;
   for (Link* l : standby) {
     newest = std::max(newest, l->info.epoch);

@@ -35,6 +35,9 @@ struct VolumeOptions {
   std::chrono::milliseconds io_timeout{30000};         // one replica request
   std::chrono::milliseconds reconnect_interval{1000};  // between attempts to reach a lost replica
   std::chrono::milliseconds rebuild_pause_limit{10000}; // drain bound for one rebuild step
+  // At startup, how long to wait for the replicas beyond the quorum before
+  // serving (a replica that joins later is rebuilt).
+  std::chrono::milliseconds startup_grace{3000};
 };
 
 enum class ReplicaState { kOffline, kFenced, kStandby, kRebuilding, kHealthy };
@@ -108,6 +111,7 @@ class ReplicatedVolume : public BlockDevice {
   std::condition_variable state_changed_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};
+  std::chrono::steady_clock::time_point started_at_;
   bool epoch_dirty_ = false;     // a healthy replica was lost; bump before the next ack
   uint64_t epoch_ = 0;
   uint64_t next_seq_ = 1;

@@ -324,6 +324,28 @@ def test_crash_consistent_snapshot_under_load(cluster, tmp_path):
     assert len(digests) == 1, "replicas disagree about the snapshot's content"
 
 
+def test_snapshot_with_a_dead_replica_reaches_the_quorum_and_the_rebuild_brings_it(cluster, tmp_path):
+    target = cluster(n=3, quorum=2, size=64 * MiB)
+    c = NbdClient(target.port)
+    assert c.write(0, os.urandom(MiB)) == 0
+    victim = target.replicas[2]
+    victim.kill()  # the target only finds out while taking the snapshot
+    result = json.loads(target.ctl("snapshot", "two-of-three").stdout)
+    assert len(result["replicas"]) == 2 and victim.address not in result["replicas"]
+    assert c.write(2 * MiB, os.urandom(MiB)) == 0  # after the snapshot: not in it
+    c.close()
+    victim.start()
+    target.wait_healthy(3)
+    # The rebuild replays the snapshot with its sequence number, then the head.
+    infos = [r.info()["snapshots"] for r in target.replicas]
+    assert all([(s["name"], s["seq"]) for s in i] == [("two-of-three", result["seq"])] for i in infos)
+    digests = {r.read_snapshot("two-of-three", tmp_path / f"r{i}.img") for i, r in enumerate(target.replicas)}
+    assert len(digests) == 1
+    target.ctl("snapshot", "later")
+    digests = {r.read_snapshot("later", tmp_path / f"l{i}.img") for i, r in enumerate(target.replicas)}
+    assert len(digests) == 1
+
+
 def test_snapshot_without_quorum_fails_and_leaves_nothing(cluster):
     target = cluster(n=3, quorum=2, size=64 * MiB)
     target.replicas[1].kill()
