@@ -193,7 +193,7 @@ void NbdServer::transmit(int fd) {
           break;
         }
         buffer.resize(length);
-        Status s = device_.read(offset, buffer);
+        Status s = length ? device_.read(offset, buffer) : ok_status();
         sent = s.ok() ? send_simple_reply(fd, 0, cookie, buffer) : send_simple_reply(fd, error_value(s.error()), cookie);
         if (!s.ok()) log_.warning("read failed", {{"error", s.error().to_string()}});
         break;

@@ -271,12 +271,19 @@ Status ReplicatedVolume::quorum_result(const std::vector<Reply>& replies, const 
   return Error(ErrorCode::kIo, message);
 }
 
+Status ReplicatedVolume::check_request(uint64_t offset, uint64_t length, uint64_t max_length) const {
+  if (length == 0 || length > max_length || offset > options_.size || length > options_.size - offset)
+    return Error(ErrorCode::kInvalidArgument, "request " + std::to_string(offset) + "+" + std::to_string(length) +
+                                                  " is empty, too long or outside the volume");
+  return ok_status();
+}
+
 Status ReplicatedVolume::read(uint64_t offset, std::span<uint8_t> out) {
-  static std::atomic<size_t> turn{0};
+  TRY_STATUS(check_request(offset, out.size(), wire::kMaxData));
   for (size_t attempt = 0; attempt <= links_.size(); ++attempt) {
     auto healthy = healthy_links();
     if (healthy.empty()) return Error(ErrorCode::kIo, "no healthy replica to read from");
-    Link* link = healthy[turn++ % healthy.size()];
+    Link* link = healthy[read_turn_++ % healthy.size()];
     std::unique_lock io(link->io);
     {
       std::lock_guard lock(state_mu_);
@@ -291,12 +298,14 @@ Status ReplicatedVolume::read(uint64_t offset, std::span<uint8_t> out) {
 }
 
 Status ReplicatedVolume::write(uint64_t offset, std::span<const uint8_t> data, bool fua) {
+  TRY_STATUS(check_request(offset, data.size(), wire::kMaxData));
   GateEntry entry(gate_);
   auto replies = broadcast(writable_links(), Op::kWrite, fua ? wire::kFlagFua : 0, offset, uint32_t(data.size()), data);
   return quorum_result(replies, "write");
 }
 
 Status ReplicatedVolume::write_zeroes(uint64_t offset, uint32_t length, bool fua) {
+  TRY_STATUS(check_request(offset, length, UINT32_MAX));
   GateEntry entry(gate_);
   auto replies = broadcast(writable_links(), Op::kWriteZeroes, fua ? wire::kFlagFua : 0, offset, length, {});
   return quorum_result(replies, "write-zeroes");

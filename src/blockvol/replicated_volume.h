@@ -103,6 +103,8 @@ class ReplicatedVolume : public BlockDevice {
                                uint32_t length, std::span<const uint8_t> payload);
   Status quorum_result(const std::vector<Reply>& replies, const char* what);
   Result<uint64_t> resolve_snapshot(const std::string& name);
+  // Refused before reaching a replica (which would take it as a broken frame).
+  Status check_request(uint64_t offset, uint64_t length, uint64_t max_length) const;
 
   VolumeOptions options_;
   Logger log_;
@@ -115,6 +117,7 @@ class ReplicatedVolume : public BlockDevice {
   bool epoch_dirty_ = false;     // a healthy replica was lost; bump before the next ack
   uint64_t epoch_ = 0;
   uint64_t next_seq_ = 1;
+  std::atomic<size_t> read_turn_{0};  // round robin over healthy replicas
   IoGate gate_;
   std::timed_mutex snapshot_mu_;  // snapshots, snapshot deletion and rebuilds, one at a time
 };

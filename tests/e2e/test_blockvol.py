@@ -358,6 +358,39 @@ def test_snapshot_without_quorum_fails_and_leaves_nothing(cluster):
     assert listed == []
 
 
+def replica_snapshot_create(replica, seq, name):
+    """Creates a snapshot on one replica directly, over the replication protocol."""
+    with socket.create_connection(("127.0.0.1", replica.port), timeout=10) as s:
+        payload = struct.pack(">QH", seq, len(name)) + name.encode()
+        s.sendall(struct.pack(">IBBHQQII", 0x53565251, 1, 6, 0, 1, 0, 0, len(payload)) + payload)
+        header = b""
+        while len(header) < 24:
+            header += s.recv(24 - len(header))
+        magic, version, status, _, _, _, _ = struct.unpack(">IBBHQII", header)
+        assert (magic, version, status) == (0x53565250, 1, 0)
+
+
+def test_snapshot_refused_by_too_many_replicas_is_rolled_back(cluster):
+    target = cluster(n=3, quorum=2, size=64 * MiB)
+    # Two replicas already hold a higher sequence number, so they refuse the
+    # target's next one: only one replica takes it, fewer than the quorum.
+    replica_snapshot_create(target.replicas[1], 1000, "elsewhere")
+    replica_snapshot_create(target.replicas[2], 1000, "elsewhere")
+    result = target.ctl("snapshot", "refused", check=False)
+    assert result.returncode != 0
+    assert b"rolled back" in result.stderr and b"quorum" in result.stderr
+    assert "refused" not in [s["name"] for s in target.replicas[0].info()["snapshots"]]
+    # The two were dropped for refusing; they are rebuilt from the first one
+    # (losing the foreign snapshot), and the next snapshot reaches all three.
+    target.wait_healthy(3)
+    listed = json.loads(target.ctl("snapshots").stdout)["snapshots"]
+    assert listed == []
+    ok = json.loads(target.ctl("snapshot", "accepted").stdout)
+    assert len(ok["replicas"]) == 3
+    for r in target.replicas:
+        assert [(s["name"], s["seq"]) for s in r.info()["snapshots"]] == [("accepted", ok["seq"])]
+
+
 def test_changed_extents_between_snapshots(cluster):
     target = cluster(n=3, quorum=2, size=64 * MiB)
     client = NbdClient(target.port)
@@ -395,6 +428,7 @@ def test_malformed_nbd_requests_get_error_codes_and_the_server_stays_up(cluster)
     big = 33 * MiB
     assert c.reply(c.send_request(NBD_CMD_WRITE, 0, big, bytes(big)))[0] == NBD_EINVAL
     assert c.reply(c.send_request(NBD_CMD_READ, 0, 512, flags=0x8000))[0] == NBD_EINVAL  # unknown flag
+    assert c.read(0, 0) == (0, b"")                                         # empty: nothing to do
     # The connection still works after all of that.
     assert c.write(4096, b"a" * 4096) == 0
     assert c.read(4096, 4096) == (0, b"a" * 4096)
@@ -412,6 +446,7 @@ def test_malformed_nbd_requests_get_error_codes_and_the_server_stays_up(cluster)
     assert e.read(4096, 4096) == (0, b"a" * 4096)
     e.close()
     assert target.proc.poll() is None
+    assert target.status()["healthy"] == 1, "a client's bad request cost the volume a replica"
 
 
 def test_fenced_replicas_refuse_the_target_until_filled_and_unfenced(cluster, tmp_path):

@@ -23,7 +23,9 @@ class ReplicaServerTest : public ::testing::Test {
     auto store = LayerStore::create(dir_.string(), 1 << 20, /*fenced=*/true);
     ASSERT_TRUE(store.ok());
     store_ = std::move(*store);
-    server_ = std::make_unique<ReplicaServer>(*store_, Logger(LoggerOptions{LogLevel::kError}));
+    LoggerOptions quiet;
+    quiet.level = LogLevel::kError;
+    server_ = std::make_unique<ReplicaServer>(*store_, Logger(quiet));
   }
   void TearDown() override {
     server_.reset();
