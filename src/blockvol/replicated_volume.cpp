@@ -108,14 +108,15 @@ bool ReplicatedVolume::connect_link(Link& link) {
 
 void ReplicatedVolume::decide_startup() {
   std::lock_guard lock(state_mu_);
-  if (ready_) return;
+  for (auto& link : links_)
+    if (link->state == ReplicaState::kHealthy) return;  // decided: the others are rebuilt
   std::vector<Link*> standby;
   for (auto& link : links_)
     if (link->state == ReplicaState::kStandby) standby.push_back(link.get());
   if (standby.size() < options_.quorum) return;
   size_t answered = 0;
   for (auto& link : links_) answered += link->state == ReplicaState::kStandby || link->state == ReplicaState::kFenced;
-  if (answered < links_.size() && Clock::now() - started_at_ < options_.startup_grace) return;
+  if (!ready_ && answered < links_.size() && Clock::now() - started_at_ < options_.startup_grace) return;
   uint64_t newest = 0, max_seq = 0;
   for (Link* l : standby) {
     newest = std::max(newest, l->info.epoch);
@@ -127,11 +128,12 @@ void ReplicatedVolume::decide_startup() {
       l->takes_writes = true;
     }
   }
-  epoch_ = newest;
+  epoch_ = std::max(epoch_, newest);
   epoch_dirty_ = true;  // the first write moves the healthy ones to a new epoch
-  next_seq_ = max_seq + 1;
+  next_seq_ = std::max(next_seq_, max_seq + 1);
+  log_.info(ready_ ? "volume recovered after losing every replica" : "volume ready",
+            {{"epoch", std::to_string(newest)}, {"replicas", std::to_string(standby.size())}});
   ready_ = true;
-  log_.info("volume ready", {{"epoch", std::to_string(newest)}, {"replicas", std::to_string(standby.size())}});
   state_changed_.notify_all();
 }
 
@@ -145,7 +147,9 @@ void ReplicatedVolume::run_link(Link& link) {
     if (state == ReplicaState::kOffline || state == ReplicaState::kFenced) {
       if (connect_link(link)) continue;
     } else if (state == ReplicaState::kStandby) {
-      if (!ready_) {
+      if (!ready_ || healthy_links().empty()) {
+        // At startup, or when every replica was lost: no replica to rebuild
+        // from, so choose the newest ones (by epoch) once a quorum answered.
         decide_startup();
       } else {
         Status rebuilt = rebuild(link);

@@ -59,6 +59,7 @@ class ReplicatedVolume : public BlockDevice {
 
   // Starts one thread per replica; the volume is ready once a quorum of
   // unfenced replicas answered (those with the newest epoch become healthy).
+  // The same choice is made again if every replica was lost.
   void start();
   bool ready() const { return ready_; }
   // Waits until ready(); kUnavailable after `timeout`.

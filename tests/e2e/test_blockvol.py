@@ -307,6 +307,28 @@ def test_fio_verify_survives_a_killed_replica_which_is_then_rebuilt(cluster, tmp
     assert len(seqs) == 1
 
 
+def test_every_replica_killed_and_restarted_keeps_flushed_data(cluster):
+    target = cluster(n=3, quorum=2, size=64 * MiB)
+    c = NbdClient(target.port)
+    data = os.urandom(3 * MiB)
+    assert c.write(5 * MiB + 512, data) == 0
+    assert c.flush() == 0
+    c.close()
+    for r in target.replicas:
+        r.kill()
+    c = NbdClient(target.port)
+    error, _ = c.read(0, 4096)
+    assert error != 0, "a read with every replica gone must fail"
+    c.close()
+    for r in target.replicas:
+        r.start()
+    target.wait_healthy(3)
+    c = NbdClient(target.port)
+    assert c.read(5 * MiB + 512, len(data)) == (0, data)
+    assert c.write(0, b"z" * 4096) == 0
+    c.close()
+
+
 def test_crash_consistent_snapshot_under_load(cluster, tmp_path):
     target = cluster(n=3, quorum=2, size=256 * MiB)
     load = fio(target.uri, "--rw=randwrite", "--size=128M", "--time_based", "--runtime=6")
