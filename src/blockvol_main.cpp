@@ -18,6 +18,7 @@
 #include "blockvol/nbd_server.h"
 #include "blockvol/replica_client.h"
 #include "blockvol/replica_server.h"
+#include "blockvol/replica_tools.h"
 #include "blockvol/replicated_volume.h"
 #include "util/log.h"
 
@@ -243,90 +244,32 @@ Result<std::unique_ptr<ReplicaClient>> connect_replica(const std::string& text) 
   return ReplicaClient::connect(address, std::chrono::milliseconds(120000));
 }
 
-// Writes a snapshot's whole content (holes as zeros) to a file or stdout.
 int run_read_snapshot(const ReplicaToolFlags& f) {
-  auto client = connect_replica(f.replicas.at(0));
-  if (!client.ok()) return fail(client.error());
-  auto info = (*client)->hello();
-  if (!info.ok()) return fail(info.error());
-  auto list = (*client)->snapshots();
-  if (!list.ok()) return fail(list.error());
-  uint64_t seq = 0;
-  for (const auto& s : *list)
-    if (s.name == f.snapshot) seq = s.seq;
-  if (seq == 0) return fail(Error(ErrorCode::kNotFound, "no such snapshot on this replica", f.snapshot));
-  FILE* out = f.file.empty() || f.file == "-" ? stdout : std::fopen(f.file.c_str(), "wb");
+  auto address = parse_host_port(f.replicas.at(0));
+  if (!address.ok()) return fail(address.error());
+  bool to_stdout = f.file.empty() || f.file == "-";
+  FILE* out = to_stdout ? stdout : std::fopen(f.file.c_str(), "wb");
   if (!out) return fail(Error(ErrorCode::kIo, "cannot open the output", f.file));
-  std::vector<uint8_t> buf(4 << 20);
-  for (uint64_t pos = 0; pos < info->size; pos += buf.size()) {
-    std::span<uint8_t> chunk(buf.data(), std::min<uint64_t>(buf.size(), info->size - pos));
-    Status s = (*client)->read_snapshot(seq, pos, chunk);
-    if (!s.ok()) return fail(s.error());
-    if (std::fwrite(chunk.data(), 1, chunk.size(), out) != chunk.size()) return fail(Error(ErrorCode::kIo, "write failed", f.file));
-  }
-  if (out != stdout) std::fclose(out);
-  else std::fflush(stdout);
-  return kExitOk;
+  Status read = read_snapshot_to(*address, f.snapshot, out);
+  if (!to_stdout && std::fclose(out) != 0 && read.ok()) read = Error(ErrorCode::kIo, "closing the output failed", f.file);
+  return read.ok() ? kExitOk : fail(read.error());
 }
 
-// Streams an image into every given (fenced) replica: one read of the input,
-// the same chunk sent to all replicas before any reply is awaited; all-zero
-// blocks are skipped (a new replica reads as zeros already).
 int run_fill(const ReplicaToolFlags& f) {
-  std::vector<std::unique_ptr<ReplicaClient>> clients;
-  uint64_t size = 0;
+  std::vector<HostPort> replicas;
   for (const auto& r : f.replicas) {
-    auto client = connect_replica(r);
-    if (!client.ok()) return fail(client.error());
-    auto info = (*client)->hello();
-    if (!info.ok()) return fail(info.error());
-    if (!info->fenced) return fail(Error(ErrorCode::kConflict, "replica is not fenced", r, "fence it first: stowage-volume fence"));
-    if (size && info->size != size) return fail(Error(ErrorCode::kInvalidArgument, "replicas differ in size", r));
-    size = info->size;
-    clients.push_back(std::move(*client));
+    auto address = parse_host_port(r);
+    if (!address.ok()) return fail(address.error());
+    replicas.push_back(*address);
   }
-  FILE* in = f.file.empty() || f.file == "-" ? stdin : std::fopen(f.file.c_str(), "rb");
+  bool from_stdin = f.file.empty() || f.file == "-";
+  FILE* in = from_stdin ? stdin : std::fopen(f.file.c_str(), "rb");
   if (!in) return fail(Error(ErrorCode::kIo, "cannot open the input", f.file));
-  std::vector<uint8_t> buf(4 << 20);
-  uint64_t pos = 0, written = 0;
-  for (;;) {
-    size_t n = std::fread(buf.data(), 1, buf.size(), in);
-    if (n == 0) break;
-    if (pos + n > size) return fail(Error(ErrorCode::kInvalidArgument, "the input is larger than the volume"));
-    for (size_t b = 0; b < n;) {  // runs of blocks that are not all zero
-      auto zero_block = [&](size_t at) {
-        size_t len = std::min<size_t>(kBlockSize, n - at);
-        return std::all_of(buf.begin() + long(at), buf.begin() + long(at + len), [](uint8_t c) { return c == 0; });
-      };
-      if (zero_block(b)) {
-        b += kBlockSize;
-        continue;
-      }
-      size_t end = b;
-      while (end < n && !zero_block(end)) end += kBlockSize;
-      end = std::min(end, n);
-      std::span<const uint8_t> data(buf.data() + b, end - b);
-      for (auto& c : clients) {
-        Status s = c->send(wire::Op::kFill, 0, pos + b, uint32_t(data.size()), data);
-        if (!s.ok()) return fail(s.error());
-      }
-      for (auto& c : clients) {
-        auto r = c->receive();
-        if (!r.ok()) return fail(r.error());
-      }
-      written += data.size();
-      b = end;
-    }
-    pos += n;
-  }
-  for (auto& c : clients) {
-    // A fenced replica refuses flush from a target, so the fill ends with a
-    // fence request (already fenced: it flushes and keeps the flag).
-    Status s = c->fence();
-    if (!s.ok()) return fail(s.error());
-  }
-  std::printf("filled %llu bytes (%llu written, the rest zeros) into %zu replicas\n", (unsigned long long)pos,
-              (unsigned long long)written, clients.size());
+  auto filled = fill_replicas(replicas, in);
+  if (!from_stdin) std::fclose(in);
+  if (!filled.ok()) return fail(filled.error());
+  std::printf("filled %llu bytes (%llu written, the rest zeros) into %zu replicas\n",
+              (unsigned long long)filled->bytes_read, (unsigned long long)filled->bytes_written, replicas.size());
   return kExitOk;
 }
 

@@ -80,7 +80,20 @@ class ReplicatedVolume : public BlockDevice {
   nlohmann::json status() const;
 
  private:
-  struct Link;
+  // One replica as the target sees it.
+  struct Link {
+    size_t index = 0;
+    HostPort address;
+    std::mutex io;                          // one request at a time on `client`
+    std::unique_ptr<ReplicaClient> client;  // guarded by io
+    // Guarded by state_mu_:
+    ReplicaState state = ReplicaState::kOffline;
+    bool takes_writes = false;  // healthy, or rebuilding and already receiving new writes
+    wire::VolumeInfo info;
+    std::string last_error;
+    uint64_t rebuilt_bytes = 0;
+    std::thread thread;
+  };
   struct Reply {
     Link* link;
     bool was_healthy;
