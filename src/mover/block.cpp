@@ -218,9 +218,7 @@ Status restore_block(Repository& repo, const Snapshot& snap, const std::string& 
   // The blocks are read by pack in coalesced ranges, out of order, in batches
   // of kBlocksPerBatch; a block that appears at several offsets is read once
   // per batch and written to each.
-  RangeReadOptions read_options;
-  read_options.threads = options.workers ? options.workers : 2 * default_workers();
-  BlobBatchLoader loader(repo, read_options);
+  BlobBatchLoader loader(repo, range_read_options(options.workers ? options.workers : 2 * default_workers()));
   using Batch = std::unordered_map<BlobId, std::vector<uint64_t>, BlobIdHash>;  // block → offsets
   Batch batch;
   size_t batched = 0;

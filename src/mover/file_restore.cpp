@@ -96,7 +96,7 @@ class FileRestore {
         options_(options),
         files_per_window_(files_per_window()),
         trees_(repo),
-        loader_(repo, range_options(options)) {
+        loader_(repo, range_read_options(options.workers ? options.workers : 2 * default_workers())) {
     for (auto inc : options.includes) {
       while (!inc.empty() && inc.front() == '/') inc.erase(0, 1);
       while (!inc.empty() && inc.back() == '/') inc.pop_back();
@@ -131,11 +131,6 @@ class FileRestore {
   static constexpr size_t kWindowBlobs = 16384;
   static constexpr uint64_t kWindowBytes = 256ull << 20;
 
-  static RangeReadOptions range_options(const FileRestoreOptions& options) {
-    RangeReadOptions o;
-    o.threads = options.workers ? options.workers : 2 * default_workers();
-    return o;
-  }
 
   Selection select(const std::string& rel) const {
     if (includes_.empty()) return Selection::kAll;

@@ -165,7 +165,7 @@ Status restore_stream(Repository& repo, const Snapshot& snap, int fd, const Stre
   auto refs = TRY(load_chunk_list(repo, snap.root, &size));
   if (options.progress) options.progress->bytes_total = size;
   // While one window is written out, the next one loads.
-  BlobBatchLoader loader(repo);
+  BlobBatchLoader loader(repo, range_read_options(2 * default_workers()));
   const uint64_t window_bytes = std::max<uint64_t>(1, options.window_bytes);
   Status submitted = ok_status();
   std::shared_ptr<StreamWindow> current = load_window(loader, refs, 0, window_bytes, submitted);

@@ -7,6 +7,14 @@
 
 namespace stowage {
 
+RangeReadOptions range_read_options(size_t threads) {
+  constexpr uint64_t kMemory = 128 << 20, kMin = 2 << 20, kMax = 16 << 20;
+  RangeReadOptions options;
+  options.threads = std::max<size_t>(1, threads);
+  options.max_range = std::clamp<uint64_t>(kMemory / options.threads, kMin, kMax);
+  return options;
+}
+
 std::vector<PackRange> plan_pack_ranges(std::vector<BlobLocation> blobs, const RangeReadOptions& options) {
   std::sort(blobs.begin(), blobs.end(), [](const BlobLocation& a, const BlobLocation& b) {
     if (a.pack != b.pack) return a.pack < b.pack;

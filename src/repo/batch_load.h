@@ -28,6 +28,11 @@ struct RangeReadOptions {
   size_t queued = 16;
 };
 
+// Options for `threads` readers whose ranges together stay within about
+// 128 MiB: each range at most 128 MiB / threads, between 2 and 16 MiB (so 4
+// threads read 16 MiB ranges, 64 threads 2 MiB ones).
+RangeReadOptions range_read_options(size_t threads);
+
 // One ranged read of a pack, and the wanted blobs it covers in offset order.
 struct PackRange {
   ObjectId pack;
@@ -44,7 +49,8 @@ std::vector<PackRange> plan_pack_ranges(std::vector<BlobLocation> blobs, const R
 // particular order, and hands each blob, verified, to its batch's sink.
 // Memory: at most `threads` ranges are held at once, each no longer than
 // max(max_range, the longest sealed blob), plus one opened blob per thread —
-// with the defaults 4 × (16 MiB + one blob), about 70 MiB for 1 MiB blobs.
+// with the defaults 4 × (16 MiB + one blob), about 70 MiB for 1 MiB blobs;
+// with range_read_options(n), about max(128 MiB, n × 2 MiB) plus n blobs.
 class BlobBatchLoader {
  public:
   // Receives one blob of a batch, or the error that reading or verifying it

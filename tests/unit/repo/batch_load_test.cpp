@@ -97,6 +97,15 @@ TEST(PlanPackRanges, ABlobAskedForTwiceIsReadOnce) {
   EXPECT_TRUE(plan_pack_ranges({}, {}).empty());
 }
 
+TEST(RangeReadOptions, RangesShrinkAsThreadsGrowWithinBounds) {
+  EXPECT_EQ(range_read_options(4).max_range, 16u << 20);
+  EXPECT_EQ(range_read_options(16).max_range, 8u << 20);
+  EXPECT_EQ(range_read_options(64).max_range, 2u << 20);
+  EXPECT_EQ(range_read_options(1000).max_range, 2u << 20);
+  EXPECT_EQ(range_read_options(0).threads, 1u);
+  EXPECT_EQ(range_read_options(0).max_range, 16u << 20);
+}
+
 // A repository with `count` random blobs of `size` bytes in packs of 1 MiB.
 class BatchLoadTest : public ::testing::Test {
  protected:
