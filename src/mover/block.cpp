@@ -221,18 +221,18 @@ Status restore_block(Repository& repo, const Snapshot& snap, const std::string& 
   BlobBatchLoader loader(repo, range_read_options(options.workers ? options.workers : 2 * default_workers()));
   using Batch = std::unordered_map<BlobId, std::vector<uint64_t>, BlobIdHash>;  // block → offsets
   Batch batch;
+  std::vector<BlobId> ids;  // of the batch, in image order
   size_t batched = 0;
   auto submit = [&]() -> Status {
     if (batch.empty()) return ok_status();
     auto offsets = std::make_shared<const Batch>(std::move(batch));
     batch = Batch{};
     batched = 0;
-    std::vector<BlobId> ids;
-    ids.reserve(offsets->size());
-    for (const auto& entry : *offsets) ids.push_back(entry.first);
+    std::vector<BlobId> order = std::move(ids);
+    ids = {};
     const int fd = out.fd;
     Progress* progress = options.progress;
-    return loader.submit(ids, [offsets, fd, progress, &target](const BlobId& id, Result<Bytes>&& data) -> Status {
+    return loader.submit(order, [offsets, fd, progress, &target](const BlobId& id, Result<Bytes>&& data) -> Status {
       const std::vector<uint64_t>& places = offsets->at(id);
       if (!data.ok()) return std::move(data).error().with_context("block at offset " + std::to_string(places[0]));
       for (uint64_t at : places) {
@@ -262,7 +262,9 @@ Status restore_block(Repository& repo, const Snapshot& snap, const std::string& 
       if (options.progress) options.progress->bytes_done += ref.length;
       continue;
     }
-    batch[ref.id].push_back(at);
+    std::vector<uint64_t>& places = batch[ref.id];
+    if (places.empty()) ids.push_back(ref.id);
+    places.push_back(at);
     if (++batched >= kBlocksPerBatch) {
       planned = submit();
       if (!planned.ok()) break;

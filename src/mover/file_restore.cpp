@@ -124,6 +124,7 @@ class FileRestore {
   };
   struct Window {
     std::unordered_map<BlobId, std::vector<Target>, BlobIdHash> targets;
+    std::vector<BlobId> order;  // the blobs in the order the walk met them
     size_t files = 0;
     uint64_t bytes = 0;
   };
@@ -312,7 +313,9 @@ Status FileRestore::restore_file(int dirfd, const std::string& rel, const Node& 
   job->remaining = node.content.size();
   uint64_t offset = 0;
   for (size_t i = 0; i < node.content.size(); i++) {
-    window_.targets[node.content[i]].push_back(Target{job, offset});
+    std::vector<Target>& targets = window_.targets[node.content[i]];
+    if (targets.empty()) window_.order.push_back(node.content[i]);
+    targets.push_back(Target{job, offset});
     offset += lengths[i];
     window_.bytes += lengths[i];
     if (window_.targets.size() >= kWindowBlobs || window_.bytes >= kWindowBytes) TRY_STATUS(submit_window());
@@ -337,11 +340,8 @@ Status FileRestore::submit_window() {
   if (failed) return loader_.wait();
   auto window = std::make_shared<const Window>(std::move(window_));
   window_ = Window{};
-  std::vector<BlobId> ids;
-  ids.reserve(window->targets.size());
-  for (const auto& entry : window->targets) ids.push_back(entry.first);
   return loader_.submit(
-      ids, [this, window](const BlobId& id, Result<Bytes>&& data) { return deliver(*window, id, std::move(data)); },
+      window->order, [this, window](const BlobId& id, Result<Bytes>&& data) { return deliver(*window, id, std::move(data)); },
       [this] {
         std::lock_guard lock(flow_mu_);
         windows_in_flight_--;

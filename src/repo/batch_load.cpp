@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <unordered_map>
 
 #include "repo/layout.h"
 
@@ -78,17 +79,27 @@ Status BlobBatchLoader::submit(const std::vector<BlobId>& ids, Sink sink, std::f
   } release{*batch};
   if (queue_->failed()) return queue_->wait();
 
-  std::vector<BlobId> unique(ids);
-  std::sort(unique.begin(), unique.end());
-  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+  std::unordered_map<BlobId, size_t, BlobIdHash> first;  // where each id first appears in ids
+  first.reserve(ids.size());
   std::vector<BlobLocation> locations;
-  locations.reserve(unique.size());
-  for (const BlobId& id : unique) locations.push_back(TRY(repo_.index().find(id)));
+  locations.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); i++)
+    if (first.try_emplace(ids[i], i).second) locations.push_back(TRY(repo_.index().find(ids[i])));
   std::vector<PackRange> ranges = plan_pack_ranges(std::move(locations), options_);
+  // Ranges are read in the caller's order (the earliest of their blobs in
+  // ids), so that a restore advances from front to back, as it was written.
+  std::vector<std::pair<size_t, size_t>> order;  // (earliest position, range)
+  order.reserve(ranges.size());
+  for (size_t r = 0; r < ranges.size(); r++) {
+    size_t earliest = ids.size();
+    for (const PackEntry& entry : ranges[r].blobs) earliest = std::min(earliest, first.at(entry.id));
+    order.emplace_back(earliest, r);
+  }
+  std::sort(order.begin(), order.end());
 
   batch->unfinished += ranges.size();
-  for (size_t i = 0; i < ranges.size(); i++) {
-    auto range = std::make_shared<PackRange>(std::move(ranges[i]));
+  for (size_t i = 0; i < order.size(); i++) {
+    auto range = std::make_shared<PackRange>(std::move(ranges[order[i].second]));
     bool queued = queue_->submit([this, batch, range]() -> Status {
       Status status = queue_->failed() ? ok_status() : read_range(*range, batch->sink);
       if (!status.ok()) queue_->fail(status.error());  // before done runs, so that it sees the failure

@@ -45,8 +45,9 @@ struct PackRange {
 // blob in exactly one range, whatever the order and repetitions of the input.
 std::vector<PackRange> plan_pack_ranges(std::vector<BlobLocation> blobs, const RangeReadOptions& options);
 
-// Loads batches of blobs on its own threads by planned ranges, in no
-// particular order, and hands each blob, verified, to its batch's sink.
+// Loads batches of blobs on its own threads by planned ranges, and hands each
+// blob, verified, to its batch's sink. Ranges start in the order of the ids
+// given (a range when the first of its blobs is due) and finish in any order.
 // Memory: at most `threads` ranges are held at once, each no longer than
 // max(max_range, the longest sealed blob), plus one opened blob per thread —
 // with the defaults 4 × (16 MiB + one blob), about 70 MiB for 1 MiB blobs;

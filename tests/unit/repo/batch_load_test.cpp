@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <random>
@@ -165,6 +166,26 @@ TEST_F(BatchLoadTest, EveryBlobOnceWithOneReadPerPack) {
   ASSERT_TRUE(s.ok()) << s.error().to_string();
   EXPECT_EQ(seen.size(), ids_.size());
   EXPECT_GT(store_->call_count(StoreVerb::kGetRange) - reads_before, 4 * packs);
+}
+
+TEST_F(BatchLoadTest, RangesStartInTheCallersOrder) {
+  add_blobs(200, 20000);
+  std::vector<BlobId> wanted(ids_.rbegin(), ids_.rend());  // last pack first
+  std::vector<std::string> packs_in_order;                  // of first appearance in wanted
+  for (const auto& id : wanted)
+    if (std::find(packs_in_order.begin(), packs_in_order.end(), pack_of(id)) == packs_in_order.end())
+      packs_in_order.push_back(pack_of(id));
+  ASSERT_GE(packs_in_order.size(), 3u);
+  RangeReadOptions o;  // one range per pack, one thread: ranges in start order
+  o.threads = 1;
+  std::vector<std::string> delivered;
+  Status s = load_blobs(*repo_, wanted, [&](const BlobId& id, Result<Bytes>&& data) -> Status {
+    if (!data.ok()) return std::move(data).error();
+    if (delivered.empty() || delivered.back() != pack_of(id)) delivered.push_back(pack_of(id));
+    return ok_status();
+  }, o);
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  EXPECT_EQ(delivered, packs_in_order);
 }
 
 TEST_F(BatchLoadTest, OnlyTheWantedBlobsAreDelivered) {
