@@ -10,9 +10,11 @@
 #include <cerrno>
 #include <cstring>
 #include <sstream>
+#include <unordered_map>
 
 #include "mover/chunk_list.h"
 #include "mover/snapshot_writer.h"
+#include "repo/batch_load.h"
 #include "util/work_queue.h"
 
 namespace stowage {
@@ -20,6 +22,7 @@ namespace stowage {
 namespace {
 
 constexpr size_t kBlocksPerTask = 32;
+constexpr size_t kBlocksPerBatch = 4096;  // restore: blocks planned per batched load
 
 struct Fd {
   int fd = -1;
@@ -213,10 +216,39 @@ Status restore_block(Repository& repo, const Snapshot& snap, const std::string& 
                    target);
   }
   if (options.progress) options.progress->bytes_total = size;
-  WorkQueue queue(options.workers ? options.workers : 2 * default_workers(), 16);
+  // The blocks are read by pack in coalesced ranges, out of order, in batches
+  // of kBlocksPerBatch; a block that appears at several offsets is read once
+  // per batch and written to each.
+  BlobBatchLoader loader(repo, range_read_options(options.workers ? options.workers : 2 * default_workers()));
+  using Batch = std::unordered_map<BlobId, std::vector<uint64_t>, BlobIdHash>;  // block → offsets
+  Batch batch;
+  std::vector<BlobId> ids;  // of the batch, in image order
+  size_t batched = 0;
+  auto submit = [&]() -> Status {
+    if (batch.empty()) return ok_status();
+    auto offsets = std::make_shared<const Batch>(std::move(batch));
+    batch = Batch{};
+    batched = 0;
+    std::vector<BlobId> order = std::move(ids);
+    ids = {};
+    const int fd = out.fd;
+    Progress* progress = options.progress;
+    return loader.submit(order, [offsets, fd, progress, &target](const BlobId& id, Result<Bytes>&& data) -> Status {
+      TRY_STATUS(check_cancelled(progress));
+      const std::vector<uint64_t>& places = offsets->at(id);
+      if (!data.ok()) return std::move(data).error().with_context("block at offset " + std::to_string(places[0]));
+      for (uint64_t at : places) {
+        TRY_STATUS(write_full(fd, data->data(), data->size(), at, target));
+        if (progress) progress->bytes_done += data->size();
+      }
+      return ok_status();
+    });
+  };
   uint64_t offset = 0;
   Bytes zeros;
+  Status planned = ok_status();
   for (const ChunkRef& ref : refs) {
+    if (loader.failed()) break;
     uint64_t at = offset;
     offset += ref.length;
     if (ref.id.is_zero()) {
@@ -225,24 +257,25 @@ Status restore_block(Repository& repo, const Snapshot& snap, const std::string& 
         uint64_t range[2] = {at, ref.length};
         if (ioctl(out.fd, BLKZEROOUT, range) != 0) {
           zeros.resize(ref.length);
-          TRY_STATUS(write_full(out.fd, zeros.data(), ref.length, at, target));
+          planned = write_full(out.fd, zeros.data(), ref.length, at, target);
+          if (!planned.ok()) break;
         }
       }
       if (options.progress) options.progress->bytes_done += ref.length;
       continue;
     }
-    if (!queue.submit([&, ref, at]() -> Status {
-          if (queue.failed()) return ok_status();
-          TRY_STATUS(check_cancelled(options.progress));
-          auto data = repo.load_blob(ref.id);
-          if (!data.ok()) return std::move(data).error().with_context("block at offset " + std::to_string(at));
-          TRY_STATUS(write_full(out.fd, data->data(), data->size(), at, target));
-          if (options.progress) options.progress->bytes_done += data->size();
-          return ok_status();
-        }))
-      break;
+    std::vector<uint64_t>& places = batch[ref.id];
+    if (places.empty()) ids.push_back(ref.id);
+    places.push_back(at);
+    if (++batched >= kBlocksPerBatch) {
+      planned = submit();
+      if (!planned.ok()) break;
+    }
   }
-  TRY_STATUS(queue.wait());
+  if (planned.ok()) planned = submit();
+  Status loaded = loader.wait();
+  TRY_STATUS(std::move(planned));
+  TRY_STATUS(std::move(loaded));
   if (fsync(out.fd) != 0) return Error(ErrorCode::kIo, std::string("fsync failed: ") + strerror(errno), target);
   return ok_status();
 }

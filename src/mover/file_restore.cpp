@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -10,9 +11,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <map>
+#include <unordered_map>
 
+#include "mover/tree_cache.h"
+#include "repo/batch_load.h"
 #include "util/work_queue.h"
 
 namespace stowage {
@@ -67,10 +72,31 @@ Status write_skipping_zeros(int fd, ByteView data, uint64_t offset, const std::s
 
 enum class Selection { kNone, kDescend, kAll };
 
+// How many files one window may hold open. Three windows are open at a time
+// (two being read, one being planned), and the process needs descriptors for
+// directories and the store too.
+size_t files_per_window() {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 64;
+  rlim_t soft = limit.rlim_cur == RLIM_INFINITY ? 1 << 20 : limit.rlim_cur;
+  return std::clamp<size_t>(soft > 256 ? (soft - 256) / 4 : 0, 16, 1024);
+}
+
+// The walker creates every directory and file in tree order and plans the
+// file data in windows: each window maps the blobs of up to files_per_window()
+// files to every place they go (file and offset). A window is read with a
+// BlobBatchLoader — by pack, in coalesced ranges, out of order — and each blob
+// is written to all its places as it arrives, so a blob that many files share
+// is read once per window. A file's metadata is applied when its last blob
+// lands; directories' metadata last, deepest first.
 class FileRestore {
  public:
   FileRestore(Repository& repo, const FileRestoreOptions& options)
-      : repo_(repo), options_(options), queue_(options.workers ? options.workers : 2 * default_workers(), 64) {
+      : repo_(repo),
+        options_(options),
+        files_per_window_(files_per_window()),
+        trees_(repo),
+        loader_(repo, range_read_options(options.workers ? options.workers : 2 * default_workers())) {
     for (auto inc : options.includes) {
       while (!inc.empty() && inc.front() == '/') inc.erase(0, 1);
       while (!inc.empty() && inc.back() == '/') inc.pop_back();
@@ -81,12 +107,31 @@ class FileRestore {
   Result<FileRestoreSummary> run(const Snapshot& snap, const std::string& target);
 
  private:
+  // A file being written: closed (and its descriptor freed) by finish_file,
+  // or when the last window that names it is dropped after an error.
   struct FileJob {
     int fd = -1;
-    std::atomic<size_t> remaining{0};
+    std::atomic<size_t> remaining{0};  // blobs not yet written
     Node node;
     std::string path;
+    ~FileJob() {
+      if (fd >= 0) close(fd);
+    }
   };
+  struct Target {
+    std::shared_ptr<FileJob> file;
+    uint64_t offset = 0;
+  };
+  struct Window {
+    std::unordered_map<BlobId, std::vector<Target>, BlobIdHash> targets;
+    std::vector<BlobId> order;  // the blobs in the order the walk met them
+    size_t files = 0;
+    uint64_t bytes = 0;
+  };
+  static constexpr size_t kWindowsInFlight = 2;
+  static constexpr size_t kWindowBlobs = 16384;
+  static constexpr uint64_t kWindowBytes = 256ull << 20;
+
 
   Selection select(const std::string& rel) const {
     if (includes_.empty()) return Selection::kAll;
@@ -105,6 +150,11 @@ class FileRestore {
   Status restore_file(int dirfd, const std::string& rel, const Node& node);
   Status restore_special(int dirfd, const std::string& rel, const Node& node);
   Status make_room(int dirfd, const std::string& name, bool want_dir, const std::string& rel);
+  // Hands the window being planned to the loader; waits while
+  // kWindowsInFlight windows are being read.
+  Status submit_window();
+  // Writes one loaded blob to every place the window names for it.
+  Status deliver(const Window& window, const BlobId& id, Result<Bytes>&& data);
   void finish_file(FileJob& job);
   void apply_metadata_at(int dirfd, const std::string& name, const Node& node, const std::string& rel);
   void warn(const std::string& message) {
@@ -115,7 +165,7 @@ class FileRestore {
 
   Repository& repo_;
   const FileRestoreOptions& options_;
-  WorkQueue queue_;
+  const size_t files_per_window_;
   std::vector<std::string> includes_;
   std::mutex mu_;
   FileRestoreSummary summary_;
@@ -123,6 +173,12 @@ class FileRestore {
   std::vector<std::pair<std::string, Node>> dirs_;                // for metadata after data
   int root_fd_ = -1;
   bool is_root_ = geteuid() == 0;
+  TreeCache trees_;  // prefetched for a full restore
+  Window window_;    // being planned by the walker
+  std::mutex flow_mu_;
+  std::condition_variable flow_cv_;
+  size_t windows_in_flight_ = 0;  // guarded by flow_mu_
+  BlobBatchLoader loader_;        // last: its threads stop first
 };
 
 Result<FileRestoreSummary> FileRestore::run(const Snapshot& snap, const std::string& target) {
@@ -135,8 +191,12 @@ Result<FileRestoreSummary> FileRestore::run(const Snapshot& snap, const std::str
   root_fd_ = open(target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root_fd_ < 0)
     return Error(ErrorCode::kIo, std::string("cannot open the restore target: ") + strerror(errno), target);
+  // A partial restore reads only the trees on its paths.
+  if (includes_.empty()) trees_.prefetch(snap.root);
   Status walked = restore_dir(root_fd_, "", snap.root, select("") == Selection::kAll);
-  Status drained = queue_.wait();
+  if (walked.ok()) walked = submit_window();
+  window_ = Window{};  // after an error: closes the files it held
+  Status drained = loader_.wait();
   if (walked.ok() && drained.ok()) {
     // Directory metadata last, deepest first, so that writing children does
     // not disturb the mtimes set on their parents.
@@ -171,13 +231,21 @@ Status FileRestore::make_room(int dirfd, const std::string& name, bool want_dir,
   return ok_status();
 }
 
-Status FileRestore::restore_dir(int dirfd, const std::string& rel, const BlobId& tree_id, bool all) {
-  auto bytes = repo_.load_blob(tree_id);
+// The tree from the cache, else loaded now.
+Result<std::shared_ptr<const Tree>> load_tree(Repository& repo, const TreeCache& cache, const BlobId& id,
+                                              const std::string& rel) {
+  if (auto cached = cache.find(id)) return cached;
+  auto bytes = repo.load_blob(id);
   if (!bytes.ok()) return std::move(bytes).error().with_context("loading the tree of '/" + rel + "'");
   auto tree = decode_tree(*bytes);
   if (!tree.ok()) return std::move(tree).error().with_context("tree of '/" + rel + "'");
+  return std::make_shared<const Tree>(std::move(tree).value());
+}
+
+Status FileRestore::restore_dir(int dirfd, const std::string& rel, const BlobId& tree_id, bool all) {
+  std::shared_ptr<const Tree> tree = TRY(load_tree(repo_, trees_, tree_id, rel));
   for (const Node& node : tree->nodes) {
-    if (queue_.failed()) break;
+    if (loader_.failed()) break;
     std::string child = rel.empty() ? node.name : rel + "/" + node.name;
     Selection sel = all ? Selection::kAll : select(child);
     if (sel == Selection::kNone) continue;
@@ -196,6 +264,7 @@ Status FileRestore::restore_dir(int dirfd, const std::string& rel, const BlobId&
       }
       if (sel == Selection::kAll) dirs_.emplace_back(child, node);
     } else if (sel == Selection::kAll) {
+      TRY_STATUS(check_cancelled(options_.progress));
       TRY_STATUS(make_room(dirfd, node.name, false, child));
       if (node.type == NodeType::kFile) TRY_STATUS(restore_file(dirfd, child, node));
       else TRY_STATUS(restore_special(dirfd, child, node));
@@ -235,40 +304,70 @@ Status FileRestore::restore_file(int dirfd, const std::string& rel, const Node& 
     finish_file(*job);
     return ok_status();
   }
-  job->remaining = node.content.size();
-  uint64_t offset = 0;
+  std::vector<uint32_t> lengths;
+  lengths.reserve(node.content.size());
   for (const BlobId& id : node.content) {
     auto loc = repo_.index().find(id);
-    if (!loc.ok()) {
-      close(fd);
-      job->fd = -1;
-      return std::move(loc).error().with_context("file '" + rel + "'");
-    }
-    uint64_t at = offset;
-    offset += loc->entry.raw_length;
-    bool queued = queue_.submit([this, job, id, at]() -> Status {
-      Status result = ok_status();
-      if (!queue_.failed()) {
-        auto data = repo_.load_blob(id);
-        if (!data.ok()) {
-          result = std::move(data).error().with_context("file '" + job->path + "'");
-        } else {
-          result = write_skipping_zeros(job->fd, *data, at, job->path);
-        }
-        if (data.ok() && options_.progress) options_.progress->bytes_done += data->size();
-      }
-      if (--job->remaining == 0) finish_file(*job);
-      return result;
-    });
-    if (!queued) {
-      if (--job->remaining == 0) finish_file(*job);
-      break;
-    }
+    if (!loc.ok()) return std::move(loc).error().with_context("file '" + rel + "'");  // job closes fd
+    lengths.push_back(loc->entry.raw_length);
   }
-  if (offset != node.size && !queue_.failed())
+  job->remaining = node.content.size();
+  uint64_t offset = 0;
+  for (size_t i = 0; i < node.content.size(); i++) {
+    std::vector<Target>& targets = window_.targets[node.content[i]];
+    if (targets.empty()) window_.order.push_back(node.content[i]);
+    targets.push_back(Target{job, offset});
+    offset += lengths[i];
+    window_.bytes += lengths[i];
+    if (window_.targets.size() >= kWindowBlobs || window_.bytes >= kWindowBytes) TRY_STATUS(submit_window());
+  }
+  window_.files++;
+  if (window_.files >= files_per_window_) TRY_STATUS(submit_window());
+  if (offset != node.size && !loader_.failed())
     warn("file '" + rel + "' has chunks totalling " + std::to_string(offset) + " bytes but records size " +
          std::to_string(node.size));
   return ok_status();
+}
+
+Status FileRestore::submit_window() {
+  if (window_.targets.empty()) return ok_status();
+  bool failed = false;
+  {
+    std::unique_lock lock(flow_mu_);
+    flow_cv_.wait(lock, [&] { return windows_in_flight_ < kWindowsInFlight || loader_.failed(); });
+    failed = loader_.failed();
+    if (!failed) windows_in_flight_++;  // the window's done callback takes it back
+  }
+  if (failed) return loader_.wait();
+  auto window = std::make_shared<const Window>(std::move(window_));
+  window_ = Window{};
+  return loader_.submit(
+      window->order, [this, window](const BlobId& id, Result<Bytes>&& data) { return deliver(*window, id, std::move(data)); },
+      [this] {
+        std::lock_guard lock(flow_mu_);
+        windows_in_flight_--;
+        flow_cv_.notify_all();
+      });
+}
+
+Status FileRestore::deliver(const Window& window, const BlobId& id, Result<Bytes>&& data) {
+  TRY_STATUS(check_cancelled(options_.progress));
+  auto it = window.targets.find(id);
+  if (it == window.targets.end())
+    return Error(ErrorCode::kInternal, "blob " + id.short_hex() + " was loaded for no file of the restore");
+  Status result = ok_status();
+  for (const Target& target : it->second) {
+    FileJob& file = *target.file;
+    if (!data.ok()) {
+      if (result.ok()) result = Error(data.error()).with_context("file '" + file.path + "'");
+    } else {
+      Status written = write_skipping_zeros(file.fd, *data, target.offset, file.path);
+      if (!written.ok() && result.ok()) result = std::move(written);
+      if (options_.progress) options_.progress->bytes_done += data->size();
+    }
+    if (--file.remaining == 0) finish_file(file);
+  }
+  return result;
 }
 
 void FileRestore::finish_file(FileJob& job) {
@@ -334,11 +433,16 @@ Status walk_tree(Repository& repo, const BlobId& root,
   struct Walker {
     Repository& repo;
     const std::function<Status(const std::string&, const Node&)>& fn;
+    TreeCache trees;
     Status walk(const BlobId& id, const std::string& prefix) {
-      auto bytes = repo.load_blob(id);
-      if (!bytes.ok()) return std::move(bytes).error().with_context("tree of '/" + prefix + "'");
-      auto tree = decode_tree(*bytes);
-      if (!tree.ok()) return std::move(tree).error().with_context("tree of '/" + prefix + "'");
+      auto tree = trees.find(id);
+      if (!tree) {
+        auto bytes = repo.load_blob(id);
+        if (!bytes.ok()) return std::move(bytes).error().with_context("tree of '/" + prefix + "'");
+        auto decoded = decode_tree(*bytes);
+        if (!decoded.ok()) return std::move(decoded).error().with_context("tree of '/" + prefix + "'");
+        tree = std::make_shared<const Tree>(std::move(decoded).value());
+      }
       for (const Node& n : tree->nodes) {
         std::string path = prefix.empty() ? n.name : prefix + "/" + n.name;
         TRY_STATUS(fn(path, n));
@@ -347,7 +451,8 @@ Status walk_tree(Repository& repo, const BlobId& root,
       return ok_status();
     }
   };
-  Walker w{repo, fn};
+  Walker w{repo, fn, TreeCache(repo)};
+  w.trees.prefetch(root);
   return w.walk(root, "");
 }
 

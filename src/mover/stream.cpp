@@ -4,11 +4,13 @@
 
 #include <cerrno>
 #include <cstring>
-#include <deque>
 #include <future>
+#include <mutex>
+#include <unordered_map>
 
 #include "chunk/fastcdc.h"
 #include "mover/chunk_list.h"
+#include "repo/batch_load.h"
 #include "repo/tree.h"
 #include "mover/snapshot_writer.h"
 #include "util/work_queue.h"
@@ -107,6 +109,55 @@ Result<Snapshot> backup_stream(Repository& repo, int fd, const StreamBackupOptio
   return out.finish();
 }
 
+namespace {
+
+// A run of consecutive chunks of the stream, loaded in one batch (by pack, out
+// of order) before it is written out in order.
+struct StreamWindow {
+  size_t first = 0, end = 0;  // chunk indexes
+  std::unordered_map<BlobId, Bytes, BlobIdHash> blobs;
+  std::mutex mu;
+  std::promise<void> loaded;
+};
+
+// Queues the loads of the chunks from `first` on, up to window_bytes of them.
+std::shared_ptr<StreamWindow> load_window(BlobBatchLoader& loader, const std::vector<ChunkRef>& refs, size_t first,
+                                          uint64_t window_bytes, Status& submitted) {
+  auto window = std::make_shared<StreamWindow>();
+  window->first = first;
+  uint64_t bytes = 0;
+  std::vector<BlobId> ids;
+  size_t end = first;
+  while (end < refs.size() && (end == first || bytes + refs[end].length <= window_bytes)) {
+    bytes += refs[end].length;
+    ids.push_back(refs[end++].id);
+  }
+  window->end = end;
+  submitted = loader.submit(
+      ids,
+      [window](const BlobId& id, Result<Bytes>&& data) -> Status {
+        if (!data.ok()) return std::move(data).error();
+        std::lock_guard lock(window->mu);
+        window->blobs[id] = std::move(data).value();
+        return ok_status();
+      },
+      [window] { window->loaded.set_value(); });
+  return window;
+}
+
+Status write_all(int fd, ByteView data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Error(ErrorCode::kIo, std::string("writing the stream failed: ") + strerror(errno));
+    done += size_t(n);
+  }
+  return ok_status();
+}
+
+}  // namespace
+
 Status restore_stream(Repository& repo, const Snapshot& snap, int fd, const StreamRestoreOptions& options) {
   if (snap.kind != SnapshotKind::kStream)
     return Error(ErrorCode::kInvalidArgument, "snapshot " + snap.id.short_hex() + " is not a stream snapshot",
@@ -114,31 +165,32 @@ Status restore_stream(Repository& repo, const Snapshot& snap, int fd, const Stre
   uint64_t size = 0;
   auto refs = TRY(load_chunk_list(repo, snap.root, &size));
   if (options.progress) options.progress->bytes_total = size;
-  std::deque<std::future<Result<Bytes>>> ahead;
-  size_t next = 0;
-  auto fill = [&] {
-    while (next < refs.size() && ahead.size() < std::max<size_t>(1, options.prefetch)) {
-      BlobId id = refs[next++].id;
-      ahead.push_back(std::async(std::launch::async, [&repo, id] { return repo.load_blob(id); }));
+  // While one window is written out, the next one loads.
+  BlobBatchLoader loader(repo, range_read_options(2 * default_workers()));
+  const uint64_t window_bytes = std::max<uint64_t>(1, options.window_bytes);
+  Status submitted = ok_status();
+  std::shared_ptr<StreamWindow> current = load_window(loader, refs, 0, window_bytes, submitted);
+  Status result = ok_status();
+  while (result.ok()) {
+    current->loaded.get_future().wait();
+    if (!submitted.ok() || loader.failed()) {
+      Status failed = submitted.ok() ? loader.wait() : std::move(submitted);
+      result = std::move(failed).error().with_context("stream snapshot " + snap.id.short_hex());
+      break;
     }
-  };
-  fill();
-  while (!ahead.empty()) {
-    auto data = ahead.front().get();
-    ahead.pop_front();
-    if (!data.ok()) return std::move(data).error().with_context("stream snapshot " + snap.id.short_hex());
-    fill();
-    size_t done = 0;
-    while (done < data->size()) {
-      ssize_t n = write(fd, data->data() + done, data->size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return Error(ErrorCode::kIo, std::string("writing the stream failed: ") + strerror(errno));
-      done += size_t(n);
+    std::shared_ptr<StreamWindow> next;
+    if (current->end < refs.size()) next = load_window(loader, refs, current->end, window_bytes, submitted);
+    for (size_t i = current->first; i < current->end && result.ok(); i++) {
+      const Bytes& data = current->blobs.at(refs[i].id);
+      result = write_all(fd, data);
+      if (result.ok() && options.progress) options.progress->bytes_done += data.size();
     }
-    if (options.progress) options.progress->bytes_done += data->size();
-    TRY_STATUS(check_cancelled(options.progress));
+    if (result.ok()) result = check_cancelled(options.progress);
+    if (!next) break;
+    current = std::move(next);
   }
-  return ok_status();
+  (void)loader.wait();  // a failure is in result already
+  return result;
 }
 
 }  // namespace stowage

@@ -51,7 +51,10 @@ class StreamWriter {
 };
 
 struct StreamRestoreOptions {
-  size_t prefetch = 8;  // chunks loaded ahead of the writer
+  // The stream is loaded in windows of this many bytes (by pack, in coalesced
+  // ranges), the next one while the last one is written out: memory holds two
+  // windows plus the loader's ranges (repo/batch_load.h).
+  uint64_t window_bytes = 32 << 20;
   Progress* progress = nullptr;
 };
 

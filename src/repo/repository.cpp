@@ -256,11 +256,16 @@ Result<Bytes> Repository::load_blob(const BlobId& id) const {
   std::string key = layout::pack(loc.pack);
   auto sealed = store_->get_range(key, loc.entry.offset, loc.entry.length);
   if (!sealed.ok()) return std::move(sealed).error().with_context("reading blob " + id.short_hex() + " from " + key);
-  auto payload = aead_.open(*sealed, id.bytes);
+  return open_blob(loc.entry, *sealed, key);
+}
+
+Result<Bytes> Repository::open_blob(const PackEntry& entry, ByteView sealed, const std::string& key) const {
+  const BlobId& id = entry.id;
+  auto payload = aead_.open(sealed, id.bytes);
   if (!payload.ok())
     return Error(ErrorCode::kCorrupt, "blob " + id.short_hex() + " in pack " + key + " failed authentication",
                  key, "the pack is damaged; run 'stowage repo check --read-data'");
-  auto plain = decompress(loc.entry.compression, *payload, loc.entry.raw_length);
+  auto plain = decompress(entry.compression, *payload, entry.raw_length);
   if (!plain.ok()) return std::move(plain).error().with_context("blob " + id.short_hex() + " in " + key);
   if (blob_id(*plain) != id)
     return Error(ErrorCode::kCorrupt, "blob " + id.short_hex() + " in " + key + " does not match its id", key,

@@ -73,8 +73,12 @@ class Repository {
   Result<bool> save_blob(BlobType type, const BlobId& id, ByteView plaintext);
   // Computes the id and saves a tree blob.
   Result<BlobId> save_tree(ByteView plaintext);
-  // Loads, decrypts, decompresses and verifies a blob against its id.
+  // Loads, decrypts, decompresses and verifies a blob against its id (one
+  // ranged read; many blobs at once: repo/batch_load.h).
   Result<Bytes> load_blob(const BlobId& id) const;
+  // Decrypts, decompresses and verifies one sealed blob read from pack_key at
+  // entry.offset (errors name the blob and the pack).
+  Result<Bytes> open_blob(const PackEntry& entry, ByteView sealed, const std::string& pack_key) const;
   // Seals the open packs and writes an index object for every pack this
   // process wrote that no index lists yet. Call before saving a snapshot.
   Status flush();

@@ -223,6 +223,7 @@ Result<S3Store::Response> S3Store::perform(const Request& request) {
   } lease{*handles_, curl};
 
   Response response;
+  response.body.reserve(request.expected_body);
   char error_buffer[CURL_ERROR_SIZE] = {0};
   const std::string url = url_for(request.full_key, request.query);
   const std::string sigv4 = "aws:amz:" + config_.region + ":s3";

@@ -19,6 +19,7 @@ struct S3Store::Request {
   ByteView body;
   std::string operation;             // for errors: "PutObject", "ListObjectsV2", ...
   std::string key;                   // for errors: the key as the caller named it
+  uint64_t expected_body = 0;        // size of the answer's body when known: reserved, never regrown
 };
 
 struct S3Store::Response {

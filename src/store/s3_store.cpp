@@ -179,6 +179,7 @@ Result<Bytes> S3Store::get_range(const std::string& key, uint64_t offset, uint64
     return Bytes();
   }
   Request request{"GET", config_.prefix + key, "", {}, {}, "GetObject (range)", key};
+  request.expected_body = length;
   request.headers.push_back("Range: bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1));
   Response response = TRY(perform(request));
   // "Content-Range: bytes 0-9/1234" or "bytes */1234"
