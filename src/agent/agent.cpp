@@ -338,7 +338,8 @@ Result<std::pair<control::PodVolume, std::string>> Agent::restore_target(const J
   std::string path = target.source;
   struct stat st {};
   if (!path.empty()) {
-    if (::stat(path.c_str(), &st) != 0 && target.method != "ZFS")
+    const bool is_path = target.method != "ZFS" && target.method != "Replicated";  // not datasets, addresses
+    if (is_path && ::stat(path.c_str(), &st) != 0)
       return Error(ErrorCode::kNotFound, target.method + " target " + path + " does not exist yet", path, "");
   } else {
     path = TRY(kubelet_volume_dir(options_.kubelet_root, uid, target.pv.empty() ? volume_name : target.pv));

@@ -49,6 +49,19 @@ Result<PodVolume> classify_volume(const Json& volume, const Json* pvc, const Jso
   std::string local_path;
   if (spec.contains("local")) local_path = spec["local"].value("path", std::string());
   else if (spec.contains("hostPath")) local_path = spec["hostPath"].value("path", std::string());
+  const Json csi = spec.value("csi", Json::object());
+  if (csi.value("driver", std::string()) == kReplicatedDriver) {
+    const Json attributes = csi.value("volumeAttributes", Json::object());
+    std::string target = attributes.value(kReplicatedTargetAttribute, std::string());
+    std::string replicas = attributes.value(kReplicatedReplicasAttribute, std::string());
+    if (target.empty() || replicas.empty())
+      return Error(ErrorCode::kInvalidArgument, "replicated volume " + out.pv + " names no target or replicas", out.pv,
+                   "its spec.csi.volumeAttributes need " + std::string(kReplicatedTargetAttribute) + " (the target's "
+                   "control port) and " + kReplicatedReplicasAttribute + " (HOST:PORT,...)");
+    out.method = "Replicated";
+    out.source = "target=" + target + ";replicas=" + replicas;
+    return out;
+  }
   if (spec.value("volumeMode", std::string("Filesystem")) == "Block") {
     if (local_path.empty())
       return Error(ErrorCode::kUnsupported,

@@ -4,6 +4,8 @@
 //   - a PV with volumeMode Block and a local device path: Block;
 //   - a Local PV ZFS volume (CSI driver zfs.csi.openebs.io): ZFS, the dataset
 //     <poolname>/<volumeHandle>;
+//   - a replicated stowage-volume (driver blockvol.stowage.io): Replicated,
+//     its target and replicas;
 //   - a Local PV hostpath or any hostPath/local PV: FileSystem, from the PV's
 //     directory on the node;
 //   - anything else that holds data (other PVCs, emptyDir, ephemeral): FileSystem,
@@ -29,12 +31,20 @@ namespace stowage::control {
 inline constexpr const char* kVolumesAnnotation = "backup.stowage.io/volumes";
 inline constexpr const char* kVolumesExcludesAnnotation = "backup.stowage.io/volumes-excludes";
 inline constexpr const char* kZfsDriver = "zfs.csi.openebs.io";
+// A replicated stowage-volume (docs/blockvol.md), provisioned without CSI:
+// the PV names the target's control port and the replicas in its
+// volumeAttributes. Its method is Replicated and its source
+// "target=HOST:PORT;replicas=HOST:PORT,HOST:PORT,...".
+inline constexpr const char* kReplicatedDriver = "blockvol.stowage.io";
+inline constexpr const char* kReplicatedTargetAttribute = "stowage.io/target";
+inline constexpr const char* kReplicatedReplicasAttribute = "stowage.io/replicas";
 
 struct PodVolume {
   std::string name;  // the volume's name in the pod spec
   std::string pvc, pvc_uid, pv;
-  std::string method;  // FileSystem, Block, ZFS
-  // A host directory (local/hostPath PV), a device (Block) or a dataset (ZFS);
+  std::string method;  // FileSystem, Block, ZFS, Replicated
+  // A host directory (local/hostPath PV), a device (Block), a dataset (ZFS),
+  // the volume's target and replicas (Replicated);
   // empty: the pod's volume directory under the kubelet root.
   std::string source;
 };
