@@ -653,6 +653,141 @@ def test_block_volume_of_a_local_device(world):
 
 
 
+
+REPLICATED_APP = """
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: {pv}}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: ""
+  volumeMode: Block
+  claimRef: {{namespace: {ns}, name: disk}}
+  csi:
+    driver: blockvol.stowage.io
+    volumeHandle: {pv}
+    volumeAttributes: {{stowage.io/target: "{target}", stowage.io/replicas: "{replicas}"}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: disk, namespace: {ns}}}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  volumeMode: Block
+  volumeName: {pv}
+  resources: {{requests: {{storage: 1Gi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: db, namespace: {ns}}}
+spec:
+  nodeName: node-a
+  containers:
+  - name: db
+    image: registry.example/db:1
+    volumeDevices: [{{name: disk, devicePath: /dev/xvda}}]
+  volumes:
+  - {{name: disk, persistentVolumeClaim: {{claimName: disk}}}}
+"""
+
+
+def test_replicated_volume_incremental_backup_restores_into_fenced_replicas(world):
+    """A 3-replica stowage-volume (real replica and target processes) named
+    by its PV: the first backup reads the whole volume, the second only the
+    changed extents, from one replica; the volume is then lost, three new
+    empty replicas are created fenced on the same addresses with a target in
+    front of them (which serves no IO while they are fenced), the second
+    backup (alone: the first is deleted) is restored into every replica
+    through the agent, and the target then serves the data of the backup's
+    point in time, bit for bit."""
+    from test_blockvol import MiB, NbdClient, Replica, Target
+    k, c = world["kubectl"], world["cluster"]
+    ident = uuid.uuid4().hex[:8]
+    size = 64 * MiB
+    work = world["work"] / f"replicated-{ident}"
+    work.mkdir()
+    replicas = [Replica(work / f"r{i}", size) for i in range(3)]
+    started = list(replicas)
+    try:
+        for r in replicas:
+            r.start()
+        target = Target(work, replicas, 2, size)
+        started.append(target)
+        target.wait_ready()
+        image = bytearray(size)
+        for i in range(0, size // MiB, 2):  # every other MiB holds data, the rest is never written
+            image[i * MiB:(i + 1) * MiB] = os.urandom(MiB)
+        nbd = NbdClient(target.port)
+        for i in range(0, size // MiB, 2):
+            assert nbd.write(i * MiB, bytes(image[i * MiB:(i + 1) * MiB])) == 0
+        assert nbd.flush() == 0
+        b = {"ns": f"rep-{ident}", "pv": f"rep-pv-{ident}", "target": target.control,
+             "replicas": ",".join(r.address for r in replicas)}
+        k.apply(REPLICATED_APP.format(**b))
+        k.wait_until("the pod to run", lambda: k.get("pod", "-n", b["ns"], "db")["status"].get("phase") == "Running")
+
+        c.run("backup", "create", "rep1", "--include-namespaces", b["ns"], "--wait", timeout=600)
+        status = c.json("backup", "get", "rep1")["status"]
+        assert status["phase"] == "Completed" and status["volumeBackups"]["completed"] == 1, (status, diagnostics(world))
+        [first] = volume_items(world, "volumebackups.stowage.io", "stowage.io/backup-name=rep1")
+        assert first["spec"]["method"] == "Replicated", first["spec"]
+        assert first["spec"]["sourcePath"] == f"target={b['target']};replicas={b['replicas']}", first["spec"]
+        assert first["status"]["progress"]["bytesDone"] >= size // 2, first["status"]
+
+        changed = os.urandom(MiB // 2)  # under 1% of what the first backup read... of the volume: 0.8%
+        assert nbd.write(5 * MiB + 4096, changed) == 0
+        assert nbd.flush() == 0
+        image[5 * MiB + 4096:5 * MiB + 4096 + len(changed)] = changed
+        nbd.close()
+        c.run("backup", "create", "rep2", "--include-namespaces", b["ns"], "--wait", timeout=600)
+        status = c.json("backup", "get", "rep2")["status"]
+        assert status["phase"] == "Completed" and status["volumeBackups"]["completed"] == 1, (status, diagnostics(world))
+        [second] = volume_items(world, "volumebackups.stowage.io", "stowage.io/backup-name=rep2")
+        assert second["spec"].get("parentSnapshot") == first["status"]["snapshotID"], second["spec"]
+        assert second["status"]["progress"]["bytesDone"] <= 4 * MiB, second["status"]  # the changed extents only
+        assert "incremental" in second["status"].get("message", ""), second["status"]
+
+        # The volume is lost; the first backup is deleted: the second restores alone.
+        c.run("backup", "delete", "rep1")
+        k.run("delete", "namespace", b["ns"], "--wait=true", "--timeout=120s")
+        k.run("delete", "pv", b["pv"], "--wait=true", "--timeout=60s")
+        for p in reversed(started):
+            p.stop()
+        fresh = []
+        for i, old in enumerate(replicas):
+            r = Replica(work / f"n{i}", size)
+            r.port, r.address = old.port, old.address
+            r.start(fenced=True)
+            fresh.append(r)
+            started.append(r)
+        target = Target(work, fresh, 2, size)
+        started.append(target)
+        time.sleep(2)
+        status = target.status()
+        assert not (status and status.get("ready")), status  # fenced replicas: no IO
+
+        c.run("restore", "create", "repr2", "--from-backup", "rep2", "--wait", timeout=600)
+        rstatus = c.json("restore", "get", "repr2")["status"]
+        assert rstatus["phase"] == "Completed" and rstatus["volumeRestores"]["completed"] == 1, (rstatus, diagnostics(world))
+        for r in fresh:
+            assert not r.info()["fenced"], r.address
+        target.wait_ready()
+        out = work / "restored.img"
+        subprocess.run(["nbdcopy", target.uri, str(out)], check=True)
+        assert out.read_bytes() == bytes(image)
+    finally:
+        for p in reversed(started):
+            p.stop()
+        k.run("delete", "namespace", f"rep-{ident}", "--ignore-not-found", "--wait=false", check=False)
+        k.run("delete", "pv", f"rep-pv-{ident}", "--ignore-not-found", "--wait=false", check=False)
+
 SCHEDULED_APP = """
 apiVersion: v1
 kind: Namespace
