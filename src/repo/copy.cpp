@@ -1,7 +1,10 @@
 #include "repo/copy.h"
 
 #include <algorithm>
+#include <atomic>
+#include <unordered_map>
 
+#include "repo/batch_load.h"
 #include "repo/lock.h"
 #include "repo/references.h"
 
@@ -43,28 +46,47 @@ Result<CopyReport> copy_snapshots(Repository& source, Repository& target, const 
         },
         false, nullptr));
     if (options.progress) options.progress->files_total += needed.size();
+    // The missing blobs are read by pack in coalesced ranges and saved as
+    // they arrive; the verification reads the target the same way.
+    std::unordered_map<BlobId, BlobType, BlobIdHash> missing;
+    std::vector<BlobId> missing_ids;
     for (const auto& [id, type] : needed) {
       if (target.has_blob(id)) {
         report.blobs_skipped++;
-      } else {
-        Bytes data = TRY(source.load_blob(id));
-        TRY(target.save_blob(type, id, data));
-        report.blobs_sent++;
-        report.bytes_sent += data.size();
-        if (options.progress) options.progress->bytes_done += data.size();
+        if (options.progress) options.progress->files_done++;
+      } else if (missing.emplace(id, type).second) {
+        missing_ids.push_back(id);
       }
-      if (options.progress) options.progress->files_done++;
     }
+    std::atomic<uint64_t> sent{0}, bytes{0};
+    TRY_STATUS(load_blobs(source, missing_ids, [&](const BlobId& id, Result<Bytes>&& data) -> Status {
+      if (!data.ok()) return std::move(data).error().with_context("copying snapshot " + snap.id.short_hex());
+      TRY(target.save_blob(missing.at(id), id, *data));
+      sent++;
+      bytes += data->size();
+      if (options.progress) {
+        options.progress->bytes_done += data->size();
+        options.progress->files_done++;
+      }
+      return ok_status();
+    }));
+    report.blobs_sent += sent;
+    report.bytes_sent += bytes;
     TRY_STATUS(target.flush());
     if (options.verify) {
       // Read back from the target everything the snapshot needs: it must
       // restore from the copy alone.
-      for (const auto& [id, type] : needed) {
-        auto back = target.load_blob(id);
+      std::vector<BlobId> all;
+      all.reserve(needed.size());
+      for (const auto& entry : needed) all.push_back(entry.first);
+      std::atomic<uint64_t> verified{0};
+      TRY_STATUS(load_blobs(target, all, [&](const BlobId&, Result<Bytes>&& back) -> Status {
         if (!back.ok())
           return std::move(back).error().with_context("verifying the copy of snapshot " + snap.id.short_hex());
-        report.blobs_verified++;
-      }
+        verified++;
+        return ok_status();
+      }));
+      report.blobs_verified += verified;
     }
     Snapshot copy = snap;
     ObjectId target_id = TRY(target.save_snapshot(copy));
