@@ -52,9 +52,8 @@ class ClientPool {
 };
 
 // A volume snapshot read from one replica (read-snapshot requests); when
-// that replica is lost, the reads move on to the next one holding the
-// snapshot (a refusal of one request is not retried: it would be refused
-// again).
+// that replica is lost (or lacks the snapshot), the reads move on to the
+// next one (another refusal is not retried: it would be refused again).
 class ReplicaSnapshotSource : public BlockSource {
  public:
   ReplicaSnapshotSource(const std::vector<HostPort>& replicas, std::string snapshot, uint64_t seq, uint64_t size)
@@ -86,7 +85,8 @@ class ReplicaSnapshotSource : public BlockSource {
         pool.give_back(std::move(*client));
         return ok_status();
       }
-      if (!blockvol::replica_lost(done.error()))
+      // A replica that is gone, or does not hold the snapshot: try the next.
+      if (!blockvol::replica_lost(done.error()) && done.error().code() != ErrorCode::kNotFound)
         return std::move(done).error().with_context("reading volume snapshot " + snapshot_ + " from replica " +
                                                     pool.address().to_string());
       give_up(index, done.error());
@@ -186,6 +186,27 @@ class ReplicaFillSink : public BlockSink {
   std::atomic<uint64_t> bytes_written_{0};
 };
 
+// The extents changed between volume snapshots from_seq (0: the beginning)
+// and to_seq, from the first of `replicas` that answers.
+Result<std::vector<Extent>> replica_changed_extents(const std::vector<HostPort>& replicas, uint64_t from_seq,
+                                                    uint64_t to_seq) {
+  std::string why;
+  for (const auto& r : replicas) {
+    auto listed = [&]() -> Result<std::vector<blockvol::Extent>> {
+      auto client = TRY(ReplicaClient::connect(r, kReplicaTimeout));
+      return client->changed_extents(from_seq, to_seq);
+    }();
+    if (listed.ok()) {
+      std::vector<Extent> out;
+      for (const auto& e : *listed) out.push_back(Extent{e.offset, e.length});
+      return out;
+    }
+    why += (why.empty() ? "" : "; ") + r.to_string() + ": " + listed.error().to_string();
+  }
+  return Error(ErrorCode::kUnavailable, "no replica listed the changed extents (" + why + ")", "",
+               "check the replicas (stowage-volume status) and run the backup again");
+}
+
 Result<nlohmann::json> call(const HostPort& control, const nlohmann::json& request, std::chrono::milliseconds timeout) {
   auto reply = blockvol::control_call(control, request, timeout);
   if (!reply.ok())
@@ -277,10 +298,14 @@ Result<ReplicatedBackupResult> backup_replicated_volume(Repository& repo, const 
                  control.to_string(), "check its replicas with: stowage-volume status --target " + control.to_string());
   const uint64_t size = status.value("size", uint64_t(0));
   bool parent_exists = false;
+  uint64_t parent_seq = 0;
   if (!parent_name.empty()) {
     auto listed = TRY(call(control, {{"op", "snapshots"}}, kControlTimeout));
     for (const auto& s : listed.value("snapshots", nlohmann::json::array()))
-      if (s.value("name", "") == parent_name) parent_exists = true;
+      if (s.value("name", "") == parent_name) {
+        parent_exists = true;
+        parent_seq = s.value("seq", uint64_t(0));
+      }
   }
 
   result.volume_snapshot = new_volume_snapshot_name();
@@ -294,16 +319,6 @@ Result<ReplicatedBackupResult> backup_replicated_volume(Repository& repo, const 
 
   // From here on a failure deletes the new volume snapshot again.
   auto read_and_store = [&]() -> Status {
-    auto changed = TRY(call(control,
-                            {{"op", "changed-extents"},
-                             {"from", parent_exists ? parent_name : std::string()},
-                             {"to", result.volume_snapshot}},
-                            kControlTimeout));
-    std::vector<Extent> extents;
-    for (const auto& e : changed.value("extents", nlohmann::json::array()))
-      extents.push_back(Extent{e.value("offset", uint64_t(0)), e.value("length", uint64_t(0))});
-    result.changed_bytes = changed.value("bytes", uint64_t(0));
-
     auto now = TRY(call(control, {{"op", "status"}}, kControlTimeout));
     std::vector<HostPort> candidates;
     for (const auto& address : healthy_replicas_holding(now, holding)) {
@@ -314,6 +329,10 @@ Result<ReplicatedBackupResult> backup_replicated_volume(Repository& repo, const 
       return Error(ErrorCode::kUnavailable,
                    "no healthy replica holds the new volume snapshot " + result.volume_snapshot, control.to_string(),
                    "check the replicas with: stowage-volume status --target " + control.to_string());
+    // The extents come from a replica (binary protocol: no size limit on
+    // the list, unlike the control port's one JSON line).
+    auto extents = TRY(replica_changed_extents(candidates, parent_exists ? parent_seq : 0, result.seq));
+    for (const auto& e : extents) result.changed_bytes += e.length;
     ReplicaSnapshotSource source(candidates, result.volume_snapshot, result.seq, size);
 
     BlockBackupOptions bo;

@@ -149,7 +149,7 @@ def test_backup_under_load_with_the_reading_replica_killed(fs_repo, cluster, tmp
     image.unlink()
     # A verifying write load on the last 48 MiB while the backup runs.
     load = fio(target.uri, "--rw=randwrite", "--offset=200M", "--size=48M", "--verify=crc32c",
-               "--verify_fatal=1", "--time_based", "--runtime=8")
+               "--verify_fatal=1")
     backup = fs_repo.popen("-o", "json", "snapshot", "create", "--replicated", target.control)
     # The first healthy replica is read; kill it as soon as the snapshot exists.
     wait_until(lambda: any(n.startswith("stowage-") for n in volume_snapshots(target)), 60, "the volume snapshot")
