@@ -76,6 +76,7 @@ class ReplicatedRestoreTest : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("stowage-repl-restore-" + std::to_string(::getpid()) + "-" +
                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
+    fs::create_directories(dir_);
     repo_ = testing::make_repo(std::make_shared<MemoryStore>());
     ASSERT_NE(repo_, nullptr);
     for (int i = 0; i < 3; i++) {
