@@ -400,6 +400,10 @@ int cmd_create(const Globals& g, const CreateArgs& a) {
       return report(Error(ErrorCode::kInvalidArgument, "--replicated needs the volume target's control port",
                           a.replicated, "pass HOST:PORT, e.g. 127.0.0.1:7200"));
     control = *parsed;
+    if (!a.changed_extents.empty()) {
+      fprintf(stderr, "stowage: error: --changed-extents is for --block; a replicated volume lists its own changes\n");
+      return kExitUsage;
+    }
   }
   auto repo = open_repo(g);
   if (!repo.ok()) return report(repo.error());
