@@ -209,9 +209,14 @@ Result<std::vector<Extent>> replica_changed_extents(const std::vector<HostPort>&
 
 Result<nlohmann::json> call(const HostPort& control, const nlohmann::json& request, std::chrono::milliseconds timeout) {
   auto reply = blockvol::control_call(control, request, timeout);
-  if (!reply.ok())
-    return std::move(reply).error().with_context("the volume target's control port " + control.to_string() + " (" +
-                                                 request.value("op", "") + ")");
+  if (!reply.ok()) {
+    Error e = std::move(reply).error().with_context("the volume target's control port " + control.to_string() + " (" +
+                                                    request.value("op", "") + ")");
+    if (e.hint().empty())
+      e.set_hint("check that the target runs with --control " + control.to_string() +
+                 " (stowage-volume status --target " + control.to_string() + ")");
+    return e;
+  }
   return reply;
 }
 
