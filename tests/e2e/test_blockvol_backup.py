@@ -85,7 +85,7 @@ def restore_and_read(repo, snapshot_id, tmp_path, name, size, processes):
     snap = restored["volume_snapshot"]
     digests = {r.read_snapshot(snap, tmp_path / f"{name}-r{i}.img") for i, r in enumerate(replicas)}
     assert digests == {digest}
-    return digest
+    return digest, target
 
 
 def test_full_and_incremental_backups_restore_into_new_replicas(any_repo, cluster, tmp_path, processes):
@@ -132,8 +132,15 @@ def test_full_and_incremental_backups_restore_into_new_replicas(any_repo, cluste
     assert reference_incr != reference_full
 
     # Each backup restores on its own into a new 3-replica volume.
-    assert restore_and_read(any_repo, full["id"], tmp_path, "full", size, processes) == reference_full
-    assert restore_and_read(any_repo, incr["id"], tmp_path, "incr", size, processes) == reference_incr
+    assert restore_and_read(any_repo, full["id"], tmp_path, "full", size, processes)[0] == reference_full
+    digest, restored = restore_and_read(any_repo, incr["id"], tmp_path, "incr", size, processes)
+    assert digest == reference_incr
+    # The restored volume keeps a snapshot at the restored point under the
+    # backup's volume snapshot name: backed up against that backup, it is
+    # incremental and nothing changed.
+    again = create(any_repo, restored, "--parent", incr["id"])
+    assert again["incremental"] is True
+    assert again["replicated"]["changed_bytes"] == 0 and again["bytes_read"] == 0
 
 
 def test_a_parent_whose_volume_snapshot_is_gone_gives_a_full_backup(fs_repo, cluster, tmp_path):
@@ -176,7 +183,7 @@ def test_backup_under_load_with_the_reading_replica_killed(fs_repo, cluster, tmp
     name = tag(snap, "blockvol.snapshot")
     reference = target.replicas[1].read_snapshot(name, tmp_path / "ref.img")
     (tmp_path / "ref.img").unlink()
-    assert restore_and_read(fs_repo, snap["id"], tmp_path, "restored", size, processes) == reference
+    assert restore_and_read(fs_repo, snap["id"], tmp_path, "restored", size, processes)[0] == reference
 
 
 def test_replica_killed_mid_restore_fails_and_nothing_is_unfenced(fs_repo, cluster, tmp_path, processes):
