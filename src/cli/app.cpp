@@ -484,7 +484,8 @@ int cmd_create(const Globals& g, const CreateArgs& a) {
                          {"changed_bytes", replicated->changed_bytes},
                          {"replica", replicated->replica},
                          {"replica_failures", replicated->replica_failures},
-                         {"deleted_volume_snapshot", replicated->deleted_volume_snapshot}};
+                         {"deleted_volume_snapshot", replicated->deleted_volume_snapshot},
+                         {"delete_ms", replicated->delete_ms}};
     }
     print_document(j, format_of(g));
   } else {

@@ -369,7 +369,10 @@ Result<ReplicatedBackupResult> backup_replicated_volume(Repository& repo, const 
   }
   // Only the newest backed-up volume snapshot is kept, as the next base.
   if (parent_exists && parent_name != result.volume_snapshot) {
+    auto started = std::chrono::steady_clock::now();
     auto deleted = call(control, {{"op", "delete-snapshot"}, {"name", parent_name}}, kControlTimeout);
+    result.delete_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     if (deleted.ok()) result.deleted_volume_snapshot = parent_name;
     else result.snapshot.warnings.push_back("the previous volume snapshot " + parent_name +
                                             " was not deleted: " + deleted.error().to_string());

@@ -57,6 +57,7 @@ struct ReplicatedBackupResult {
   std::string replica;               // the replica the data came from (the last one tried)
   std::vector<std::string> replica_failures;  // replicas given up on during the read, with why
   std::string deleted_volume_snapshot;        // the previous base, deleted after success ("" if none)
+  double delete_ms = 0;                       // how long that deletion took (the replicas merge its layer)
 };
 
 // Backs up the volume behind `control` (the target's control port).
