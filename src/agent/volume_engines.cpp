@@ -1,6 +1,8 @@
 #include "agent/volume_engines.h"
 
+#include "blockvol/net.h"
 #include "engine/block_volume.h"
+#include "engine/replicated_volume.h"
 #include "engine/zfs.h"
 #include "mover/file_backup.h"
 #include "mover/file_restore.h"
@@ -14,6 +16,40 @@ Status expect_kind(const Snapshot& snapshot, SnapshotKind kind, const std::strin
   return Error(ErrorCode::kInvalidArgument,
                "snapshot " + snapshot.id.short_hex() + " does not hold " + method + " data", snapshot.id.hex(),
                "restore it with the method it was backed up with");
+}
+
+// A Replicated volume's source: "target=HOST:PORT;replicas=HOST:PORT,..."
+// (control/pod_volumes.h).
+struct ReplicatedVolume {
+  blockvol::HostPort target;
+  std::vector<blockvol::HostPort> replicas;
+};
+
+Result<ReplicatedVolume> parse_replicated(const std::string& source) {
+  ReplicatedVolume out;
+  bool has_target = false;
+  size_t start = 0;
+  while (start <= source.size()) {
+    size_t end = source.find(';', start);
+    if (end == std::string::npos) end = source.size();
+    std::string_view field(source.data() + start, end - start);
+    if (field.starts_with("target=")) {
+      out.target = TRY(blockvol::parse_host_port(field.substr(7)));
+      has_target = true;
+    } else if (field.starts_with("replicas=")) {
+      std::string_view list = field.substr(9);
+      while (!list.empty()) {
+        size_t comma = list.find(',');
+        out.replicas.push_back(TRY(blockvol::parse_host_port(list.substr(0, comma))));
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      }
+    }
+    start = end + 1;
+  }
+  if (!has_target || out.replicas.empty())
+    return Error(ErrorCode::kInvalidArgument, "replicated volume source '" + source + "' names no target or no replicas",
+                 source, "the PV needs volumeAttributes stowage.io/target and stowage.io/replicas");
+  return out;
 }
 
 }  // namespace
@@ -56,6 +92,24 @@ Result<VolumeBackupResult> back_up_volume(Repository& repo, const VolumeBackupRe
                std::to_string(done.properties.size()) + " local properties recorded";
     return out;
   }
+  if (request.method == "Replicated") {
+    ReplicatedVolume volume = TRY(parse_replicated(request.source));
+    engine::ReplicatedBackupOptions options;
+    options.tags = request.tags;
+    options.parent = request.parent;
+    options.workers = request.workers;
+    options.progress = request.progress;
+    auto done = TRY(engine::backup_replicated_volume(repo, volume.target, options));
+    out.snapshot = std::move(done.snapshot);
+    out.note = std::string(done.incremental ? "incremental: the extents changed since volume snapshot " +
+                                                  done.parent_volume_snapshot
+                                            : "full: the allocated extents") +
+               " (" + std::to_string(done.changed_bytes) + " bytes) of volume snapshot " + done.volume_snapshot +
+               ", read from replica " + done.replica + "; writes paused " + std::to_string(int64_t(done.pause_ms)) +
+               " ms";
+    if (!done.replica_failures.empty()) out.note += "; replicas given up on: " + done.replica_failures.front();
+    return out;
+  }
   return Error(ErrorCode::kUnsupported, "volume method " + request.method + " is not supported by this agent",
                request.source, "");
 }
@@ -86,6 +140,18 @@ Result<std::string> restore_volume(Repository& repo, const Snapshot& snapshot, c
     if (request.progress) request.progress->bytes_total = snapshot.size;
     TRY_STATUS(engine::restore_zfs_dataset(repo, snapshot, request.target, request.progress));
     return "received into dataset " + request.target;
+  }
+  if (request.method == "Replicated") {
+    TRY_STATUS(expect_kind(snapshot, SnapshotKind::kBlock, request.method));
+    ReplicatedVolume volume = TRY(parse_replicated(request.target));
+    if (request.progress) request.progress->bytes_total = snapshot.size;
+    engine::ReplicatedRestoreOptions options;
+    options.workers = request.workers;
+    options.progress = request.progress;
+    auto done = TRY(engine::restore_replicated_volume(repo, snapshot, volume.replicas, options));
+    return "filled " + std::to_string(volume.replicas.size()) + " fenced replicas (" +
+           std::to_string(done.bytes_written) + " bytes each), verified " + std::to_string(done.bytes_verified) +
+           " bytes on each, unfenced";
   }
   return Error(ErrorCode::kUnsupported, "volume method " + request.method + " is not supported by this agent",
                request.target, "");

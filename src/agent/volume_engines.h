@@ -1,7 +1,7 @@
 // VolumeEngines: one entry point per direction that moves a volume's data
 // with the method of its storage engine — FileSystem (file tree), Block
 // (the device's blocks), ZFS (zfs send/receive, or local snapshots and
-// their clones) — so that the agent's work
+// their clones), Replicated (a stowage-volume's replicas) — so that the agent's work
 // item handling does not care which engine is behind a volume.
 #pragma once
 
@@ -15,8 +15,8 @@
 namespace stowage::agent {
 
 struct VolumeBackupRequest {
-  std::string method;  // FileSystem, Block, ZFS
-  std::string source;  // a directory, a device or image, a dataset
+  std::string method;  // FileSystem, Block, ZFS, Replicated
+  std::string source;  // a directory, a device or image, a dataset, "target=…;replicas=…"
   std::vector<std::string> tags;
   std::optional<ObjectId> parent;
   std::string snapshot_name;  // ZFS: the local snapshot taken for the backup (after '@')
@@ -33,7 +33,7 @@ Result<VolumeBackupResult> back_up_volume(Repository& repo, const VolumeBackupRe
 
 struct VolumeRestoreRequest {
   std::string method;
-  std::string target;  // a directory, a device, a dataset
+  std::string target;  // a directory, a device, a dataset, "target=…;replicas=…"
   size_t workers = 2;
   Progress* progress = nullptr;
 };

@@ -12,6 +12,7 @@
 #include "cli/cluster_commands.h"
 #include "cli/errors.h"
 #include "cli/output.h"
+#include "engine/replicated_volume.h"
 #include "mover/block.h"
 #include "mover/file_backup.h"
 #include "mover/file_restore.h"
@@ -366,6 +367,7 @@ int cmd_key_remove(const Globals& g, const std::string& id) {
 struct CreateArgs {
   std::string path;
   std::string block_device;
+  std::string replicated;  // a replicated volume's target control port
   std::string changed_extents;
   bool from_stdin = false;
   std::string stdin_name = "stdin";
@@ -386,10 +388,22 @@ Result<std::optional<ObjectId>> find_parent(Repository& repo, const CreateArgs& 
 }
 
 int cmd_create(const Globals& g, const CreateArgs& a) {
-  int modes = int(!a.path.empty()) + int(!a.block_device.empty()) + int(a.from_stdin);
+  int modes = int(!a.path.empty()) + int(!a.block_device.empty()) + int(!a.replicated.empty()) + int(a.from_stdin);
   if (modes != 1) {
-    fprintf(stderr, "stowage: error: give exactly one of PATH, --block DEVICE or --stdin\n");
+    fprintf(stderr, "stowage: error: give exactly one of PATH, --block DEVICE, --replicated HOST:PORT or --stdin\n");
     return kExitUsage;
+  }
+  std::optional<blockvol::HostPort> control;
+  if (!a.replicated.empty()) {
+    auto parsed = blockvol::parse_host_port(a.replicated);
+    if (!parsed.ok())
+      return report(Error(ErrorCode::kInvalidArgument, "--replicated needs the volume target's control port",
+                          a.replicated, "pass HOST:PORT, e.g. 127.0.0.1:7200"));
+    control = *parsed;
+    if (!a.changed_extents.empty()) {
+      fprintf(stderr, "stowage: error: --changed-extents is for --block; a replicated volume lists its own changes\n");
+      return kExitUsage;
+    }
   }
   auto repo = open_repo(g);
   if (!repo.ok()) return report(repo.error());
@@ -398,6 +412,7 @@ int cmd_create(const Globals& g, const CreateArgs& a) {
   Progress progress;
   ProgressReporter reporter(progress, progress_style(g), "backup");
   Result<Snapshot> snap = Error(ErrorCode::kInternal, "no snapshot");
+  std::optional<engine::ReplicatedBackupResult> replicated;
   if (!a.path.empty()) {
     char resolved[PATH_MAX];
     std::string source = realpath(a.path.c_str(), resolved) ? resolved : a.path;
@@ -432,6 +447,21 @@ int cmd_create(const Globals& g, const CreateArgs& a) {
       o.parent = *parent;
     }
     snap = backup_block(**repo, a.block_device, o);
+  } else if (control) {
+    auto parent = find_parent(**repo, a, SnapshotKind::kBlock, engine::replicated_source(*control));
+    if (!parent.ok()) return report(parent.error());
+    engine::ReplicatedBackupOptions o;
+    o.tags = a.tags;
+    o.parent = *parent;
+    o.workers = g.workers;
+    o.progress = &progress;
+    auto r = engine::backup_replicated_volume(**repo, *control, o);
+    if (r.ok()) {
+      snap = r->snapshot;
+      replicated = std::move(*r);
+    } else {
+      snap = r.error();
+    }
   } else {
     StreamBackupOptions o;
     o.name = a.stdin_name;
@@ -443,7 +473,21 @@ int cmd_create(const Globals& g, const CreateArgs& a) {
   reporter.stop();
   if (!snap.ok()) return report(snap.error());
   if (format_of(g) != OutputFormat::kTable) {
-    print_document(snapshot_json(*snap), format_of(g));
+    json j = snapshot_json(*snap);
+    if (replicated) {
+      j["incremental"] = replicated->incremental;
+      j["bytes_read"] = snap->summary.bytes_read;
+      j["pause_ms"] = replicated->pause_ms;
+      j["replicated"] = {{"volume_snapshot", replicated->volume_snapshot},
+                         {"seq", replicated->seq},
+                         {"parent_volume_snapshot", replicated->parent_volume_snapshot},
+                         {"changed_bytes", replicated->changed_bytes},
+                         {"replica", replicated->replica},
+                         {"replica_failures", replicated->replica_failures},
+                         {"deleted_volume_snapshot", replicated->deleted_volume_snapshot},
+                         {"delete_ms", replicated->delete_ms}};
+    }
+    print_document(j, format_of(g));
   } else {
     const auto& m = snap->summary;
     printf("snapshot %s saved (%s %s)\n", snap->id.short_hex().c_str(), snapshot_kind_name(snap->kind),
@@ -454,6 +498,17 @@ int cmd_create(const Globals& g, const CreateArgs& a) {
     printf("  processed %s, read %s, added %s (%s stored) in %s\n", format_bytes(double(m.bytes)).c_str(),
            format_bytes(double(m.bytes_read)).c_str(), format_bytes(double(m.bytes_new)).c_str(),
            format_bytes(double(m.bytes_stored_new)).c_str(), format_duration(m.seconds).c_str());
+    if (replicated) {
+      const auto& r = *replicated;
+      printf("  volume snapshot %s (seq %llu), writes paused %.1f ms, read from replica %s\n",
+             r.volume_snapshot.c_str(), (unsigned long long)r.seq, r.pause_ms, r.replica.c_str());
+      if (r.incremental)
+        printf("  incremental: %s changed since volume snapshot %s\n", format_bytes(double(r.changed_bytes)).c_str(),
+               r.parent_volume_snapshot.c_str());
+      else
+        printf("  full: %s allocated\n", format_bytes(double(r.changed_bytes)).c_str());
+      for (const auto& f : r.replica_failures) fprintf(stderr, "warning: gave up on replica %s\n", f.c_str());
+    }
     for (const auto& w : snap->warnings) fprintf(stderr, "warning: %s\n", w.c_str());
   }
   return snap->summary.errors ? kExitIncomplete : kExitOk;
@@ -558,9 +613,54 @@ int cmd_diff(const Globals& g, const std::string& a, const std::string& b) {
 struct RestoreArgs {
   std::string ref;
   std::string target;
+  std::string replicas;  // a replicated volume's replicas, comma-separated HOST:PORT
   std::vector<std::string> includes;
   bool to_stdout = false;
 };
+
+// A block snapshot into the replicas of a replicated volume
+// (engine/replicated_volume.h).
+int restore_replicated(const Globals& g, Repository& repo, const Snapshot& snap, const RestoreArgs& a) {
+  if (!a.target.empty() || a.to_stdout) {
+    fprintf(stderr, "stowage: error: give either --replicas or --target/--stdout\n");
+    return kExitUsage;
+  }
+  std::vector<blockvol::HostPort> replicas;
+  std::stringstream list(a.replicas);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    if (item.empty()) continue;
+    auto parsed = blockvol::parse_host_port(item);
+    if (!parsed.ok())
+      return report(Error(ErrorCode::kInvalidArgument, "--replicas needs HOST:PORT addresses", item,
+                          "pass e.g. --replicas 127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103"));
+    replicas.push_back(*parsed);
+  }
+  Progress progress;
+  ProgressReporter reporter(progress, progress_style(g), "restore");
+  engine::ReplicatedRestoreOptions o;
+  o.workers = g.workers;
+  o.progress = &progress;
+  auto r = engine::restore_replicated_volume(repo, snap, replicas, o);
+  reporter.stop();
+  if (!r.ok()) return report(r.error());
+  if (format_of(g) != OutputFormat::kTable) {
+    json addresses = json::array();
+    for (const auto& h : replicas) addresses.push_back(h.to_string());
+    print_document({{"id", snap.id.hex()},
+                    {"replicas", addresses},
+                    {"size", r->size},
+                    {"bytes_written", r->bytes_written},
+                    {"bytes_verified", r->bytes_verified},
+                    {"volume_snapshot", r->volume_snapshot}},
+                   format_of(g));
+  } else if (!g.quiet) {
+    printf("restored snapshot %s into %zu replicas (%s written to each, %s verified on each); unfenced\n",
+           snap.id.short_hex().c_str(), replicas.size(), format_bytes(double(r->bytes_written)).c_str(),
+           format_bytes(double(r->bytes_verified)).c_str());
+  }
+  return kExitOk;
+}
 
 int cmd_restore(const Globals& g, const RestoreArgs& a) {
   auto repo = open_repo(g);
@@ -569,8 +669,9 @@ int cmd_restore(const Globals& g, const RestoreArgs& a) {
   if (!id.ok()) return report(id.error());
   auto snap = (*repo)->load_snapshot(*id);
   if (!snap.ok()) return report(snap.error());
+  if (!a.replicas.empty()) return restore_replicated(g, **repo, *snap, a);
   if (!a.to_stdout && a.target.empty()) {
-    fprintf(stderr, "stowage: error: give --target (a directory, device or image file) or --stdout\n");
+    fprintf(stderr, "stowage: error: give --target (a directory, device or image file), --replicas or --stdout\n");
     return kExitUsage;
   }
   Progress progress;
@@ -808,6 +909,8 @@ int run(int argc, char** argv) {
   auto* create_cmd = snap->add_subcommand("create", "back up a directory, a block device/image, or stdin");
   create_cmd->add_option("PATH", create.path, "directory to back up");
   create_cmd->add_option("--block", create.block_device, "block device or image file to back up");
+  create_cmd->add_option("--replicated", create.replicated,
+                         "replicated volume to back up: its target's control port HOST:PORT (stowage-volume)");
   create_cmd->add_option("--changed-extents", create.changed_extents,
                          "file of 'offset length' lines: only these ranges changed since the parent");
   create_cmd->add_flag("--stdin", create.from_stdin, "back up standard input as a stream");
@@ -835,6 +938,8 @@ int run(int argc, char** argv) {
   auto* restore_cmd = snap->add_subcommand("restore", "restore a snapshot");
   restore_cmd->add_option("ID", restore.ref, "snapshot id, prefix or 'latest'")->required();
   restore_cmd->add_option("-t,--target", restore.target, "directory, device or image file");
+  restore_cmd->add_option("--replicas", restore.replicas,
+                          "restore a block snapshot into these replicated-volume replicas (HOST:PORT,HOST:PORT,...)");
   restore_cmd->add_option("-i,--include", restore.includes, "restore only this path (repeatable)")->allow_extra_args(false);
   restore_cmd->add_flag("--stdout", restore.to_stdout, "write a stream snapshot to stdout");
   restore_cmd->callback([&] { code = cmd_restore(g, restore); });

@@ -67,7 +67,81 @@ Status write_full(int fd, const uint8_t* buf, size_t len, uint64_t offset, const
   return ok_status();
 }
 
+class FileBlockSource : public BlockSource {
+ public:
+  FileBlockSource(std::string path, int fd, uint64_t size) : path_(std::move(path)), fd_{fd}, size_(size) {}
+  std::string name() const override { return path_; }
+  uint64_t size() const override { return size_; }
+  Status read(uint64_t offset, std::span<uint8_t> out) override {
+    return read_full(fd_.fd, out.data(), out.size(), offset, path_);
+  }
+
+ private:
+  std::string path_;
+  Fd fd_;
+  uint64_t size_;
+};
+
+class FileBlockSink : public BlockSink {
+ public:
+  FileBlockSink(std::string path, int fd) : path_(std::move(path)), fd_{fd} {}
+  std::string name() const override { return path_; }
+  Status prepare(uint64_t size) override {
+    struct stat st;
+    if (fstat(fd_.fd, &st) != 0)
+      return Error(ErrorCode::kIo, std::string("stat failed: ") + strerror(errno), path_);
+    is_file_ = S_ISREG(st.st_mode);
+    if (is_file_) {
+      // Truncating to zero first turns every block we skip into a hole.
+      if (ftruncate(fd_.fd, 0) != 0 || ftruncate(fd_.fd, off_t(size)) != 0)
+        return Error(ErrorCode::kIo, std::string("cannot size the image file: ") + strerror(errno), path_);
+      return ok_status();
+    }
+    uint64_t dev_size = TRY(device_size(fd_.fd, path_));
+    if (dev_size < size)
+      return Error(ErrorCode::kInvalidArgument, "the target device (" + std::to_string(dev_size) +
+                                                    " bytes) is smaller than the snapshot (" + std::to_string(size) + ")",
+                   path_);
+    return ok_status();
+  }
+  Status write(uint64_t offset, std::span<const uint8_t> data) override {
+    return write_full(fd_.fd, data.data(), data.size(), offset, path_);
+  }
+  Status write_zeroes(uint64_t offset, uint64_t length) override {
+    if (is_file_) return ok_status();  // already a hole
+    // A device keeps old contents: zero the range explicitly.
+    uint64_t range[2] = {offset, length};
+    if (ioctl(fd_.fd, BLKZEROOUT, range) == 0) return ok_status();
+    Bytes zeros(length);
+    return write_full(fd_.fd, zeros.data(), length, offset, path_);
+  }
+  Status finish() override {
+    if (fsync(fd_.fd) != 0) return Error(ErrorCode::kIo, std::string("fsync failed: ") + strerror(errno), path_);
+    return ok_status();
+  }
+
+ private:
+  std::string path_;
+  Fd fd_;
+  bool is_file_ = false;
+};
+
 }  // namespace
+
+Result<std::unique_ptr<BlockSource>> open_block_file_source(const std::string& device) {
+  Fd fd{open(device.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (fd.fd < 0) return Error(ErrorCode::kIo, std::string("cannot open: ") + strerror(errno), device);
+  uint64_t size = TRY(device_size(fd.fd, device));
+  auto source = std::make_unique<FileBlockSource>(device, fd.fd, size);
+  fd.fd = -1;  // owned by the source now
+  return std::unique_ptr<BlockSource>(std::move(source));
+}
+
+Result<std::unique_ptr<BlockSink>> open_block_file_sink(const std::string& target) {
+  int fd = open(target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Error(ErrorCode::kIo, std::string("cannot open the restore target: ") + strerror(errno), target);
+  return std::unique_ptr<BlockSink>(std::make_unique<FileBlockSink>(target, fd));
+}
 
 // Parses one unsigned decimal number at pos (no sign, no overflow).
 static bool parse_number(const std::string& line, size_t& pos, uint64_t& value) {
@@ -108,20 +182,26 @@ Result<std::vector<Extent>> parse_extents(std::string_view text) {
   return out;
 }
 
-Result<Snapshot> backup_block(Repository& repo, const std::string& device, const BlockBackupOptions& options) {
+Result<Snapshot> backup_block(Repository& repo, BlockSource& source, const BlockBackupOptions& options) {
+  const std::string device = source.name();
   SnapshotWriter writer(repo, SnapshotKind::kBlock, options.source.empty() ? device : options.source, options.tags,
                         options.parent);
-  Fd in{open(device.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (in.fd < 0) return Error(ErrorCode::kIo, std::string("cannot open: ") + strerror(errno), device);
-  uint64_t size = TRY(device_size(in.fd, device));
+  const uint64_t size = source.size();
   const uint64_t bs = repo.config().block_size;
   const uint64_t nblocks = (size + bs - 1) / bs;
   std::vector<ChunkRef> refs(nblocks);
   std::vector<char> need(nblocks, 1);
 
-  if (options.changed && !options.parent)
+  if (options.changed && !options.parent && !options.changed_lists_allocation)
     return Error(ErrorCode::kInvalidArgument, "a changed-extent list needs a parent snapshot to take the rest from",
                  device, "pass --parent, or omit the extent list for a full read");
+  if (options.changed && !options.parent) {
+    // Only the allocated ranges are read; everything else is a hole.
+    for (uint64_t b = 0; b < nblocks; b++) {
+      refs[b] = ChunkRef{BlobId{}, uint32_t(std::min(bs, size - b * bs))};
+      need[b] = 0;
+    }
+  }
   if (options.parent) {
     Snapshot parent = TRY(repo.load_snapshot(*options.parent));
     if (parent.kind != SnapshotKind::kBlock || parent.block_size != bs)
@@ -137,11 +217,13 @@ Result<Snapshot> backup_block(Repository& repo, const std::string& device, const
           need[b] = 0;
         }
       }
-      for (const Extent& e : *options.changed) {
-        if (e.length == 0 || e.offset >= size) continue;
-        uint64_t last = e.offset + std::min(e.length, size - e.offset) - 1;  // no overflow: offset < size
-        for (uint64_t b = e.offset / bs; b <= last / bs; b++) need[b] = 1;
-      }
+    }
+  }
+  if (options.changed) {
+    for (const Extent& e : *options.changed) {
+      if (e.length == 0 || e.offset >= size) continue;
+      uint64_t last = e.offset + std::min(e.length, size - e.offset) - 1;  // no overflow: offset < size
+      for (uint64_t b = e.offset / bs; b <= last / bs; b++) need[b] = 1;
     }
   }
 
@@ -165,7 +247,7 @@ Result<Snapshot> backup_block(Repository& repo, const std::string& device, const
         for (uint64_t b = first; b < last; b++) {
           if (!need[b]) continue;
           uint64_t len = std::min(bs, size - b * bs);
-          TRY_STATUS(read_full(in.fd, buf.data(), len, b * bs, device));
+          TRY_STATUS(source.read(b * bs, std::span<uint8_t>(buf.data(), len)));
           bytes_read += len;
           ByteView block(buf.data(), len);
           refs[b].length = uint32_t(len);
@@ -192,29 +274,18 @@ Result<Snapshot> backup_block(Repository& repo, const std::string& device, const
   return writer.finish();
 }
 
-Status restore_block(Repository& repo, const Snapshot& snap, const std::string& target,
-                     const BlockRestoreOptions& options) {
+Result<Snapshot> backup_block(Repository& repo, const std::string& device, const BlockBackupOptions& options) {
+  auto source = TRY(open_block_file_source(device));
+  return backup_block(repo, *source, options);
+}
+
+Status restore_block(Repository& repo, const Snapshot& snap, BlockSink& sink, const BlockRestoreOptions& options) {
   if (snap.kind != SnapshotKind::kBlock)
     return Error(ErrorCode::kInvalidArgument, "snapshot " + snap.id.short_hex() + " is not a block snapshot",
                  snap.id.hex());
   uint64_t size = 0;
   auto refs = TRY(load_chunk_list(repo, snap.root, &size));
-  Fd out{open(target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600)};
-  if (out.fd < 0) return Error(ErrorCode::kIo, std::string("cannot open the restore target: ") + strerror(errno), target);
-  struct stat st;
-  fstat(out.fd, &st);
-  bool is_file = S_ISREG(st.st_mode);
-  if (is_file) {
-    // Truncating to zero first turns every block we skip into a hole.
-    if (ftruncate(out.fd, 0) != 0 || ftruncate(out.fd, off_t(size)) != 0)
-      return Error(ErrorCode::kIo, std::string("cannot size the image file: ") + strerror(errno), target);
-  } else {
-    uint64_t dev_size = TRY(device_size(out.fd, target));
-    if (dev_size < size)
-      return Error(ErrorCode::kInvalidArgument, "the target device (" + std::to_string(dev_size) +
-                                                    " bytes) is smaller than the snapshot (" + std::to_string(size) + ")",
-                   target);
-  }
+  TRY_STATUS(sink.prepare(size));
   if (options.progress) options.progress->bytes_total = size;
   // The blocks are read by pack in coalesced ranges, out of order, in batches
   // of kBlocksPerBatch; a block that appears at several offsets is read once
@@ -231,36 +302,27 @@ Status restore_block(Repository& repo, const Snapshot& snap, const std::string& 
     batched = 0;
     std::vector<BlobId> order = std::move(ids);
     ids = {};
-    const int fd = out.fd;
     Progress* progress = options.progress;
-    return loader.submit(order, [offsets, fd, progress, &target](const BlobId& id, Result<Bytes>&& data) -> Status {
+    return loader.submit(order, [offsets, progress, &sink](const BlobId& id, Result<Bytes>&& data) -> Status {
       TRY_STATUS(check_cancelled(progress));
       const std::vector<uint64_t>& places = offsets->at(id);
       if (!data.ok()) return std::move(data).error().with_context("block at offset " + std::to_string(places[0]));
       for (uint64_t at : places) {
-        TRY_STATUS(write_full(fd, data->data(), data->size(), at, target));
+        TRY_STATUS(sink.write(at, std::span<const uint8_t>(data->data(), data->size())));
         if (progress) progress->bytes_done += data->size();
       }
       return ok_status();
     });
   };
   uint64_t offset = 0;
-  Bytes zeros;
   Status planned = ok_status();
   for (const ChunkRef& ref : refs) {
     if (loader.failed()) break;
     uint64_t at = offset;
     offset += ref.length;
     if (ref.id.is_zero()) {
-      if (!is_file) {
-        // A device keeps old contents: zero the range explicitly.
-        uint64_t range[2] = {at, ref.length};
-        if (ioctl(out.fd, BLKZEROOUT, range) != 0) {
-          zeros.resize(ref.length);
-          planned = write_full(out.fd, zeros.data(), ref.length, at, target);
-          if (!planned.ok()) break;
-        }
-      }
+      planned = sink.write_zeroes(at, ref.length);
+      if (!planned.ok()) break;
       if (options.progress) options.progress->bytes_done += ref.length;
       continue;
     }
@@ -276,8 +338,16 @@ Status restore_block(Repository& repo, const Snapshot& snap, const std::string& 
   Status loaded = loader.wait();
   TRY_STATUS(std::move(planned));
   TRY_STATUS(std::move(loaded));
-  if (fsync(out.fd) != 0) return Error(ErrorCode::kIo, std::string("fsync failed: ") + strerror(errno), target);
-  return ok_status();
+  return sink.finish();
+}
+
+Status restore_block(Repository& repo, const Snapshot& snap, const std::string& target,
+                     const BlockRestoreOptions& options) {
+  if (snap.kind != SnapshotKind::kBlock)
+    return Error(ErrorCode::kInvalidArgument, "snapshot " + snap.id.short_hex() + " is not a block snapshot",
+                 snap.id.hex());
+  auto sink = TRY(open_block_file_sink(target));
+  return restore_block(repo, snap, *sink, options);
 }
 
 }  // namespace stowage

@@ -715,6 +715,7 @@ def test_replicated_volume_incremental_backup_restores_into_fenced_replicas(worl
     work.mkdir()
     replicas = [Replica(work / f"r{i}", size) for i in range(3)]
     started = list(replicas)
+    kubelet = KubeletVolumes(k, f"rep-{ident}", str(world["kubelet_root"]))
     try:
         for r in replicas:
             r.start()
@@ -783,6 +784,7 @@ def test_replicated_volume_incremental_backup_restores_into_fenced_replicas(worl
         subprocess.run(["nbdcopy", target.uri, str(out)], check=True)
         assert out.read_bytes() == bytes(image)
     finally:
+        kubelet.stop.set()
         for p in reversed(started):
             p.stop()
         k.run("delete", "namespace", f"rep-{ident}", "--ignore-not-found", "--wait=false", check=False)
