@@ -569,27 +569,8 @@ def test_zfs_local_snapshot_restored_as_a_clone_and_destroyed_with_its_backup(wo
         zfs_destroy(dataset)
 
 
-BLOCK_APP = """
-apiVersion: v1
-kind: Namespace
-metadata: {{name: {ns}}}
----
-apiVersion: v1
-kind: PersistentVolume
-metadata: {{name: {pv}}}
-spec:
-  capacity: {{storage: 1Gi}}
-  accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Retain
-  storageClassName: ""
-  volumeMode: Block
-  claimRef: {{namespace: {ns}, name: disk}}
-  local: {{path: {device}}}
-  nodeAffinity:
-    required:
-      nodeSelectorTerms:
-      - matchExpressions:
-        - {{key: kubernetes.io/hostname, operator: In, values: [node-a]}}
+# A raw block claim on the PV {pv} and a pod "raw" on node-a using it.
+RAW_CLAIM_AND_POD = """
 ---
 apiVersion: v1
 kind: PersistentVolumeClaim
@@ -614,6 +595,30 @@ spec:
 """
 
 
+BLOCK_APP = """
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: {pv}}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: ""
+  volumeMode: Block
+  claimRef: {{namespace: {ns}, name: disk}}
+  local: {{path: {device}}}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions:
+        - {{key: kubernetes.io/hostname, operator: In, values: [node-a]}}
+"""
+
+
 def test_block_volume_of_a_local_device(world):
     """Local PV device: a raw block volume (here an image file as the PV's
     local path; the engine's own tests use loop devices) backed up block by
@@ -626,7 +631,7 @@ def test_block_volume_of_a_local_device(world):
         for i in range(24):
             f.write(os.urandom(1 << 20) if i % 3 else bytes(1 << 20))  # data with holes
     original = device.read_bytes()
-    k.apply(BLOCK_APP.format(**b))
+    k.apply((BLOCK_APP + RAW_CLAIM_AND_POD).format(**b))
     k.wait_until("the pod to run", lambda: k.get("pod", "-n", b["ns"], "raw")["status"].get("phase") == "Running")
     kubelet = KubeletVolumes(k, b["ns"], str(world["kubelet_root"]))
     try:
@@ -673,28 +678,6 @@ spec:
     driver: blockvol.stowage.io
     volumeHandle: {pv}
     volumeAttributes: {{stowage.io/target: "{target}", stowage.io/replicas: "{replicas}"}}
----
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {{name: disk, namespace: {ns}}}
-spec:
-  accessModes: [ReadWriteOnce]
-  storageClassName: ""
-  volumeMode: Block
-  volumeName: {pv}
-  resources: {{requests: {{storage: 1Gi}}}}
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: db, namespace: {ns}}}
-spec:
-  nodeName: node-a
-  containers:
-  - name: db
-    image: registry.example/db:1
-    volumeDevices: [{{name: disk, devicePath: /dev/xvda}}]
-  volumes:
-  - {{name: disk, persistentVolumeClaim: {{claimName: disk}}}}
 """
 
 
@@ -731,8 +714,8 @@ def test_replicated_volume_incremental_backup_restores_into_fenced_replicas(worl
         assert nbd.flush() == 0
         b = {"ns": f"rep-{ident}", "pv": f"rep-pv-{ident}", "target": target.control,
              "replicas": ",".join(r.address for r in replicas)}
-        k.apply(REPLICATED_APP.format(**b))
-        k.wait_until("the pod to run", lambda: k.get("pod", "-n", b["ns"], "db")["status"].get("phase") == "Running")
+        k.apply((REPLICATED_APP + RAW_CLAIM_AND_POD).format(**b))
+        k.wait_until("the pod to run", lambda: k.get("pod", "-n", b["ns"], "raw")["status"].get("phase") == "Running")
 
         c.run("backup", "create", "rep1", "--include-namespaces", b["ns"], "--wait", timeout=600)
         status = c.json("backup", "get", "rep1")["status"]
