@@ -2,7 +2,8 @@
 // copy-on-write snapshots. The volume is a chain of layers, oldest first;
 // each layer is a sparse data file plus a bitmap of the blocks it holds.
 // The last layer (the head) takes writes; a snapshot freezes the head and
-// starts a new one; deleting a snapshot merges its layer into the next.
+// starts a new one; deleting a snapshot merges the smaller of its layer and
+// the next one into the other.
 // Reads fall through the chain. On-disk layout: docs/blockvol.md.
 #pragma once
 
