@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -85,6 +86,8 @@ struct LayerStore::Layer {
   std::string data_path;
   std::string map_path;
   std::vector<uint8_t> bitmap;      // bit b set: block b is held by this layer
+  uint64_t held = 0;                // bits set in bitmap
+  bool merging = false;             // being merged into (its snapshot is gone)
   std::set<size_t> dirty_pages;     // bitmap pages changed since the last flush
   bool data_dirty = false;          // data written since the last fdatasync
 
@@ -98,6 +101,7 @@ struct LayerStore::Layer {
     uint8_t bit = uint8_t(1u << (b & 7));
     if (!(byte & bit)) {
       byte |= bit;
+      ++held;
       dirty_pages.insert((b >> 3) / kMapPage);
     }
   }
@@ -146,7 +150,9 @@ Result<std::unique_ptr<LayerStore::Layer>> LayerStore::new_layer_locked() {
 
 Status LayerStore::save_manifest_locked() {
   nlohmann::json j;
-  j["format"] = kStoreFormat;
+  // Format 2 only while a merge is recorded: an older program would ignore
+  // the record and read the layer being overwritten as the snapshot.
+  j["format"] = merge_ ? 2 : 1;
   j["size"] = size_;
   j["block_size"] = kBlockSize;
   j["fenced"] = fenced_;
@@ -162,6 +168,7 @@ Status LayerStore::save_manifest_locked() {
                        {"created", layer->snapshot->created_unix}};
     j["layers"].push_back(l);
   }
+  if (merge_) j["merge"] = {{"from", merge_->from}, {"into", merge_->into}};
   std::string text = j.dump(2) + "\n";
   std::string tmp = dir_ + "/" + kManifest + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -239,6 +246,7 @@ Result<std::unique_ptr<LayerStore>> LayerStore::open(const std::string& dir) {
       if (uint64_t(st.st_size) != layer->bitmap.size())
         return Error(ErrorCode::kCorrupt, "block map has the wrong size", layer->map_path);
       TRY_STATUS(pread_full(layer->map_fd, layer->bitmap.data(), layer->bitmap.size(), 0, layer->map_path));
+      for (uint8_t byte : layer->bitmap) layer->held += uint64_t(std::popcount(byte));
       // Bits past the last block must be clear.
       for (uint64_t b = store->blocks(); b < layer->bitmap.size() * 8; ++b)
         if (layer->test(b)) return Error(ErrorCode::kCorrupt, "block map names a block past the end", layer->map_path);
@@ -260,6 +268,20 @@ Result<std::unique_ptr<LayerStore>> LayerStore::open(const std::string& dir) {
           ::unlink((dir + "/" + name).c_str());
       }
       ::closedir(d);
+    }
+    // A merge into an older layer that was interrupted: the layer being
+    // merged into is no snapshot any more; redo the copy (the newer layer is
+    // unchanged until the swap) and finish before serving anything.
+    if (j.contains("merge")) {
+      const auto& m = j.at("merge");
+      Merge merge{m.at("from").get<uint64_t>(), m.at("into").get<uint64_t>()};
+      size_t from = 0;
+      while (from < store->layers_.size() && store->layers_[from]->id != merge.from) ++from;
+      if (from == 0 || from == store->layers_.size() || store->layers_[from - 1]->id != merge.into)
+        return Error(ErrorCode::kCorrupt, "the merge record does not name a layer and the one below it", manifest_path);
+      store->merge_ = merge;
+      store->layers_[from - 1]->merging = true;
+      TRY_STATUS(store->finish_merge_locked());
     }
     lock.unlock();
     return store;
@@ -290,7 +312,7 @@ Status LayerStore::check_range(uint64_t offset, uint64_t length) const {
 
 int LayerStore::find_layer(uint64_t seq) const {
   for (size_t i = 0; i < layers_.size(); ++i)
-    if (layers_[i]->snapshot && layers_[i]->snapshot->seq == seq) return int(i);
+    if (layers_[i]->snapshot && !layers_[i]->merging && layers_[i]->snapshot->seq == seq) return int(i);
   return -1;
 }
 
@@ -449,10 +471,27 @@ Status LayerStore::create_snapshot(uint64_t seq, const std::string& name) {
 
 Status LayerStore::delete_snapshot(uint64_t seq) {
   std::unique_lock lock(mu_);
+  if (merge_) TRY_STATUS(finish_merge_locked());  // one that failed earlier
   int index = find_layer(seq);
   if (index < 0) return Error(ErrorCode::kNotFound, "no snapshot with sequence " + std::to_string(seq));
   Layer& gone = *layers_[size_t(index)];
   Layer& child = *layers_[size_t(index) + 1];
+  if (child.held < gone.held) {
+    // The child is smaller: copy its blocks into the layer, which then takes
+    // the child's place. That overwrites the snapshot, so record the intent
+    // first; open redoes an interrupted merge. Flushing first makes the
+    // child's map on disk what a redo would copy.
+    TRY_STATUS(flush_locked());
+    merge_ = Merge{child.id, gone.id};
+    gone.merging = true;
+    Status saved = save_manifest_locked();
+    if (!saved.ok()) {
+      merge_.reset();
+      gone.merging = false;
+      return saved;
+    }
+    return finish_merge_locked();
+  }
   // Copy every block the child does not hold itself; the child then reads
   // exactly as before, and the layer can go.
   std::vector<uint8_t> buf(kCopyBlocks * kBlockSize);
@@ -473,6 +512,7 @@ Status LayerStore::delete_snapshot(uint64_t seq) {
     TRY_STATUS(pwrite_full(child.data_fd, buf.data(), bytes, b * kBlockSize, child.data_path));
     for (uint64_t i = 0; i < run; ++i) child.set(b + i);
     child.data_dirty = true;
+    merge_copied_blocks_ += run;
     b += run;
   }
   TRY_STATUS(child.sync());
@@ -484,11 +524,79 @@ Status LayerStore::delete_snapshot(uint64_t seq) {
   return ok_status();
 }
 
+Status LayerStore::finish_merge_locked() {
+  size_t from = 0;
+  while (from < layers_.size() && layers_[from]->id != merge_->from) ++from;
+  if (from == 0 || from == layers_.size() || layers_[from - 1]->id != merge_->into)
+    return Error(ErrorCode::kInternal, "the recorded merge does not match the layer chain");
+  Layer& src = *layers_[from];
+  Layer& dst = *layers_[from - 1];
+  // Copy every block the newer layer holds over the older one's version.
+  // Idempotent: the source does not change until the swap below.
+  std::vector<uint8_t> buf(kCopyBlocks * kBlockSize);
+  const uint64_t n = blocks();
+  uint64_t runs = 0;
+  for (uint64_t b = 0; b < n;) {
+    if ((b & 7) == 0 && src.bitmap[b >> 3] == 0) {
+      b += 8;
+      continue;
+    }
+    if (!src.test(b)) {
+      ++b;
+      continue;
+    }
+    if (merge_fail_after_runs_ != 0 && runs == merge_fail_after_runs_)
+      return Error(ErrorCode::kIo, "merge stopped by a test hook", dir_);
+    uint64_t run = 1;
+    while (b + run < n && run < kCopyBlocks && src.test(b + run)) ++run;
+    size_t bytes = size_t(run * kBlockSize);
+    TRY_STATUS(pread_full(src.data_fd, buf.data(), bytes, b * kBlockSize, src.data_path));
+    TRY_STATUS(pwrite_full(dst.data_fd, buf.data(), bytes, b * kBlockSize, dst.data_path));
+    for (uint64_t i = 0; i < run; ++i) dst.set(b + i);
+    dst.data_dirty = true;
+    merge_copied_blocks_ += run;
+    ++runs;
+    b += run;
+  }
+  TRY_STATUS(dst.sync());  // data, then the map
+  // The older layer's files now carry the newer layer's identity (its
+  // snapshot, or none: the head).
+  std::optional<SnapshotInfo> old_snapshot = dst.snapshot;
+  dst.snapshot = src.snapshot;
+  dst.merging = false;
+  std::unique_ptr<Layer> removed = std::move(layers_[from]);
+  layers_.erase(layers_.begin() + std::ptrdiff_t(from));
+  std::optional<Merge> pending = merge_;
+  merge_.reset();
+  Status saved = save_manifest_locked();
+  if (!saved.ok()) {
+    layers_.insert(layers_.begin() + std::ptrdiff_t(from), std::move(removed));
+    Layer& back = *layers_[from - 1];
+    back.snapshot = old_snapshot;
+    back.merging = true;
+    merge_ = pending;
+    return saved;
+  }
+  ::unlink(removed->data_path.c_str());
+  ::unlink(removed->map_path.c_str());
+  return ok_status();
+}
+
+uint64_t LayerStore::merge_copied_blocks() const {
+  std::shared_lock lock(mu_);
+  return merge_copied_blocks_;
+}
+
+void LayerStore::set_merge_fail_after_runs_for_test(uint64_t runs) {
+  std::unique_lock lock(mu_);
+  merge_fail_after_runs_ = runs;
+}
+
 std::vector<SnapshotInfo> LayerStore::snapshots() const {
   std::shared_lock lock(mu_);
   std::vector<SnapshotInfo> out;
   for (const auto& layer : layers_)
-    if (layer->snapshot) out.push_back(*layer->snapshot);
+    if (layer->snapshot && !layer->merging) out.push_back(*layer->snapshot);
   return out;
 }
 
@@ -563,10 +671,13 @@ Status LayerStore::reset() {
   layers_.push_back(std::move(head));
   uint64_t old_max = max_seq_;
   max_seq_ = 0;
+  std::optional<Merge> old_merge = merge_;
+  merge_.reset();
   Status saved = save_manifest_locked();
   if (!saved.ok()) {  // keep the old chain; the new head's files are orphans
     layers_.swap(old);
     max_seq_ = old_max;
+    merge_ = old_merge;
     return saved;
   }
   for (auto& layer : old) {

@@ -2,7 +2,8 @@
 // copy-on-write snapshots. The volume is a chain of layers, oldest first;
 // each layer is a sparse data file plus a bitmap of the blocks it holds.
 // The last layer (the head) takes writes; a snapshot freezes the head and
-// starts a new one; deleting a snapshot merges its layer into the next.
+// starts a new one; deleting a snapshot merges the smaller of its layer and
+// the next one into the other.
 // Reads fall through the chain. On-disk layout: docs/blockvol.md.
 #pragma once
 
@@ -19,7 +20,10 @@
 namespace stowage::blockvol {
 
 inline constexpr uint32_t kBlockSize = 4096;
-inline constexpr int kStoreFormat = 1;  // volume.json "format"
+// volume.json "format": 1, or 2 while a snapshot deletion that merges a
+// layer into an older one is in progress (its "merge" record must not be
+// ignored). This program reads both.
+inline constexpr int kStoreFormat = 2;
 
 struct SnapshotInfo {
   uint64_t seq = 0;         // given by the target; strictly increasing in a chain
@@ -65,8 +69,14 @@ class LayerStore {
 
   // Freezes the head as snapshot `seq` (> max_seq()) and starts a new head.
   Status create_snapshot(uint64_t seq, const std::string& name);
-  // Merges the snapshot's layer into the next one and removes it.
+  // Removes the snapshot: merges the smaller of its layer and the next one
+  // into the other (crash-safe; an interrupted merge finishes on open).
   Status delete_snapshot(uint64_t seq);
+  // Blocks copied by snapshot deletions since this store was opened.
+  uint64_t merge_copied_blocks() const;
+  // Tests: a merge into the older layer fails (as if the process died) after
+  // this many copied runs; 0 turns it off.
+  void set_merge_fail_after_runs_for_test(uint64_t runs);
   std::vector<SnapshotInfo> snapshots() const;
   // Blocks written after snapshot `from_seq` (0: since the beginning) up to
   // and including snapshot `to_seq` (0: the head), as coalesced byte ranges.
@@ -92,6 +102,9 @@ class LayerStore {
   Status flush_locked();
   Status save_manifest_locked();
   Result<std::unique_ptr<Layer>> new_layer_locked();
+  // Copies every block of layers_[from] into layers_[from - 1] (which takes
+  // its place) and removes layers_[from]; the merge record must be saved.
+  Status finish_merge_locked();
 
   const std::string dir_;
   const uint64_t size_;
@@ -101,6 +114,15 @@ class LayerStore {
   bool fenced_ = false;
   uint64_t epoch_ = 0;
   uint64_t max_seq_ = 0;
+  // A merge of layer `from` into the layer `into` just below it, recorded in
+  // volume.json and not finished yet.
+  struct Merge {
+    uint64_t from = 0;
+    uint64_t into = 0;
+  };
+  std::optional<Merge> merge_;
+  uint64_t merge_copied_blocks_ = 0;
+  uint64_t merge_fail_after_runs_ = 0;
 };
 
 }  // namespace stowage::blockvol

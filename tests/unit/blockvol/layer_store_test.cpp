@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 namespace stowage::blockvol {
@@ -142,6 +143,170 @@ TEST_F(LayerStoreTest, DeletingASnapshotMergesItIntoTheNextLayer) {
   EXPECT_EQ(files, 2u);
   auto reopened = reopen();
   EXPECT_EQ(read(*reopened, 0, 65536), before_head);
+}
+
+// Every snapshot's content and the head's, read whole.
+struct Views {
+  std::vector<std::pair<uint64_t, std::vector<uint8_t>>> snapshots;
+  std::vector<uint8_t> head;
+  bool operator==(const Views&) const = default;
+};
+
+Views views_of(const LayerStore& store) {
+  Views v;
+  for (const auto& s : store.snapshots()) {
+    std::vector<uint8_t> out(kSize);
+    EXPECT_TRUE(store.read_snapshot(s.seq, 0, out).ok());
+    v.snapshots.emplace_back(s.seq, std::move(out));
+  }
+  v.head.resize(kSize);
+  EXPECT_TRUE(store.read(0, v.head).ok());
+  return v;
+}
+
+Views without(Views v, uint64_t seq) {
+  std::erase_if(v.snapshots, [seq](const auto& s) { return s.first == seq; });
+  return v;
+}
+
+nlohmann::json manifest_of(const fs::path& dir) {
+  std::ifstream in(dir / "volume.json");
+  return nlohmann::json::parse(in);
+}
+
+size_t layer_files(const fs::path& dir) {
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(dir)) files += e.path().filename().string().rfind("layer-", 0) == 0;
+  return files;
+}
+
+TEST_F(LayerStoreTest, DeletingALargeOldSnapshotCopiesOnlyTheSmallerNewerLayer) {
+  auto store = create();
+  ASSERT_TRUE(store->write(8192, pattern(8192, 1), false).ok());
+  ASSERT_TRUE(store->create_snapshot(1, "small-old").ok());          // 2 blocks
+  ASSERT_TRUE(store->write(0, pattern(kSize, 2), false).ok());
+  ASSERT_TRUE(store->create_snapshot(2, "base").ok());               // 1024 blocks
+  ASSERT_TRUE(store->write(4096 * 7, pattern(4096, 3), false).ok());
+  ASSERT_TRUE(store->write(4096 * 500 + 10, pattern(100, 4), false).ok());
+  ASSERT_TRUE(store->write_zeroes(4096 * 900, 4096 * 3, false).ok());
+  ASSERT_TRUE(store->create_snapshot(3, "incr").ok());               // 5 blocks
+  ASSERT_TRUE(store->write(4096 * 8, pattern(4096 * 2, 5), false).ok());
+  ASSERT_TRUE(store->write(4096 * 1000 + 1, pattern(5, 6), false).ok());  // head: 3 blocks
+  auto before = views_of(*store);
+  auto extents_before = store->changed_extents(1, 0);
+  ASSERT_TRUE(extents_before.ok());
+
+  // The base (1024 blocks) under a 5-block snapshot: the 5 blocks are copied
+  // into the base's layer, which becomes snapshot 3.
+  uint64_t copied = store->merge_copied_blocks();
+  ASSERT_TRUE(store->delete_snapshot(2).ok());
+  EXPECT_EQ(store->merge_copied_blocks() - copied, 5u);
+  EXPECT_EQ(views_of(*store), without(before, 2));
+  auto snaps = store->snapshots();
+  ASSERT_EQ(snaps.size(), 2u);
+  EXPECT_EQ(snaps[1].seq, 3u);
+  EXPECT_EQ(snaps[1].name, "incr");
+  EXPECT_EQ(code_of(store->delete_snapshot(2)), ErrorCode::kNotFound);
+
+  // Snapshot 3 (now 1024 blocks) under the 3-block head: the head's blocks
+  // are copied down and the old layer becomes the head.
+  copied = store->merge_copied_blocks();
+  ASSERT_TRUE(store->delete_snapshot(3).ok());
+  EXPECT_EQ(store->merge_copied_blocks() - copied, 3u);
+  EXPECT_EQ(views_of(*store), without(without(before, 2), 3));
+  auto extents_after = store->changed_extents(1, 0);
+  ASSERT_TRUE(extents_after.ok());
+  EXPECT_EQ(*extents_after, *extents_before);
+  EXPECT_EQ(layer_files(dir_), 4u);
+  auto manifest = manifest_of(dir_);
+  EXPECT_EQ(manifest["format"], 1);
+  EXPECT_FALSE(manifest.contains("merge"));
+
+  // Writes land in the new head (partial blocks copy on write correctly),
+  // and snapshots and flushes keep working.
+  auto expected = views_of(*store);
+  auto w = pattern(6000, 7);
+  ASSERT_TRUE(store->write(4096 * 300 + 50, w, true).ok());
+  std::copy(w.begin(), w.end(), expected.head.begin() + 4096 * 300 + 50);
+  ASSERT_TRUE(store->write_zeroes(4096 * 8, 4096, true).ok());
+  std::fill_n(expected.head.begin() + 4096 * 8, 4096, 0);
+  EXPECT_EQ(views_of(*store), expected);
+  ASSERT_TRUE(store->create_snapshot(4, "after").ok());
+  ASSERT_TRUE(store->write(0, pattern(4096, 8), true).ok());
+  auto final_views = views_of(*store);
+  EXPECT_EQ(read_snap(*store, 4, 0, kSize), expected.head);
+  store.reset();
+  EXPECT_EQ(views_of(*reopen()), final_views);
+}
+
+TEST_F(LayerStoreTest, DeletingASmallOldSnapshotStillCopiesIntoTheNewerLayer) {
+  auto store = create();
+  ASSERT_TRUE(store->write(0, pattern(4096 * 4, 1), false).ok());
+  ASSERT_TRUE(store->create_snapshot(1, "small").ok());               // blocks 0-3
+  ASSERT_TRUE(store->write(4096 * 2, pattern(4096 * 100, 2), false).ok());  // blocks 2-101
+  auto before = views_of(*store);
+  uint64_t copied = store->merge_copied_blocks();
+  ASSERT_TRUE(store->delete_snapshot(1).ok());
+  EXPECT_EQ(store->merge_copied_blocks() - copied, 2u);  // blocks 0 and 1: the head holds 2 and 3
+  EXPECT_EQ(views_of(*store), without(before, 1));
+  store.reset();
+  EXPECT_EQ(views_of(*reopen()), without(before, 1));
+  EXPECT_EQ(layer_files(dir_), 2u);
+}
+
+TEST_F(LayerStoreTest, AnInterruptedMergeFinishesOnOpen) {
+  auto store = create();
+  ASSERT_TRUE(store->write(0, pattern(4096 * 10, 1), false).ok());
+  ASSERT_TRUE(store->create_snapshot(1, "keep").ok());
+  ASSERT_TRUE(store->write(0, pattern(kSize, 2), false).ok());
+  ASSERT_TRUE(store->create_snapshot(2, "base").ok());
+  for (uint64_t b = 3; b < 1024; b += 20)  // 51 separate runs
+    ASSERT_TRUE(store->write(b * 4096 + 7, pattern(300, uint8_t(b)), false).ok());
+  auto before = views_of(*store);
+  auto expected = without(before, 2);
+
+  store->set_merge_fail_after_runs_for_test(10);
+  EXPECT_FALSE(store->delete_snapshot(2).ok());
+  // The intent is recorded; the snapshot being overwritten is gone, the
+  // other views are intact.
+  store->set_merge_fail_after_runs_for_test(0);
+  EXPECT_EQ(store->snapshots().size(), 1u);
+  std::vector<uint8_t> buf(4096);
+  EXPECT_EQ(code_of(store->read_snapshot(2, 0, buf)), ErrorCode::kNotFound);
+  EXPECT_EQ(views_of(*store), expected);
+  auto manifest = manifest_of(dir_);
+  EXPECT_EQ(manifest["format"], 2);
+  ASSERT_TRUE(manifest.contains("merge"));
+  EXPECT_EQ(manifest["merge"]["into"], 2);  // layer 2 holds snapshot 2
+
+  // A crash now: the files as they are, with no flush.
+  fs::path crashed = dir_.string() + "-crashed";
+  fs::remove_all(crashed);
+  fs::copy(dir_, crashed);
+  {
+    auto opened = LayerStore::open(crashed.string());
+    ASSERT_TRUE(opened.ok()) << opened.error().to_string();
+    EXPECT_EQ(views_of(**opened), expected);
+    auto m = manifest_of(crashed);
+    EXPECT_EQ(m["format"], 1);
+    EXPECT_FALSE(m.contains("merge"));
+    EXPECT_EQ(m["layers"].size(), 2u);
+    EXPECT_EQ(layer_files(crashed), 4u);
+    auto w = pattern(4096, 9);
+    ASSERT_TRUE((*opened)->write(4096 * 3, w, true).ok());
+    std::copy(w.begin(), w.end(), expected.head.begin() + 4096 * 3);
+    EXPECT_EQ(views_of(**opened), expected);
+  }
+  fs::remove_all(crashed);
+
+  // The store that failed finishes the merge on its next deletion.
+  ASSERT_TRUE(store->write(4096 * 3, pattern(4096, 9), false).ok());
+  ASSERT_TRUE(store->delete_snapshot(1).ok());
+  EXPECT_TRUE(store->snapshots().empty());
+  EXPECT_EQ(views_of(*store).head, expected.head);
+  store.reset();
+  EXPECT_EQ(views_of(*reopen()).head, expected.head);
+  EXPECT_EQ(layer_files(dir_), 2u);
 }
 
 TEST_F(LayerStoreTest, ChangedExtentsBetweenSnapshots) {
