@@ -494,33 +494,45 @@ Status LayerStore::delete_snapshot(uint64_t seq) {
   }
   // Copy every block the child does not hold itself; the child then reads
   // exactly as before, and the layer can go.
-  std::vector<uint8_t> buf(kCopyBlocks * kBlockSize);
-  const uint64_t n = blocks();
-  for (uint64_t b = 0; b < n;) {
-    if ((b & 7) == 0 && gone.bitmap[b >> 3] == 0) {
-      b += 8;
-      continue;
-    }
-    if (!gone.test(b) || child.test(b)) {
-      ++b;
-      continue;
-    }
-    uint64_t run = 1;
-    while (b + run < n && run < kCopyBlocks && gone.test(b + run) && !child.test(b + run)) ++run;
-    size_t bytes = size_t(run * kBlockSize);
-    TRY_STATUS(pread_full(gone.data_fd, buf.data(), bytes, b * kBlockSize, gone.data_path));
-    TRY_STATUS(pwrite_full(child.data_fd, buf.data(), bytes, b * kBlockSize, child.data_path));
-    for (uint64_t i = 0; i < run; ++i) child.set(b + i);
-    child.data_dirty = true;
-    merge_copied_blocks_ += run;
-    b += run;
-  }
+  TRY_STATUS(copy_blocks_locked(gone, child, /*keep_held=*/true));
   TRY_STATUS(child.sync());
   std::string data_path = gone.data_path, map_path = gone.map_path;
   layers_.erase(layers_.begin() + index);
   TRY_STATUS(save_manifest_locked());
   ::unlink(data_path.c_str());
   ::unlink(map_path.c_str());
+  return ok_status();
+}
+
+// Copies src's blocks into dst in runs of up to kCopyBlocks (with keep_held,
+// only those dst does not hold itself), marking them held in dst.
+Status LayerStore::copy_blocks_locked(Layer& src, Layer& dst, bool keep_held) {
+  auto wanted = [&](uint64_t b) { return src.test(b) && !(keep_held && dst.test(b)); };
+  std::vector<uint8_t> buf(kCopyBlocks * kBlockSize);
+  const uint64_t n = blocks();
+  uint64_t runs = 0;
+  for (uint64_t b = 0; b < n;) {
+    if ((b & 7) == 0 && src.bitmap[b >> 3] == 0) {
+      b += 8;
+      continue;
+    }
+    if (!wanted(b)) {
+      ++b;
+      continue;
+    }
+    if (merge_fail_after_runs_ != 0 && runs == merge_fail_after_runs_)
+      return Error(ErrorCode::kIo, "merge stopped by a test hook", dir_);
+    uint64_t run = 1;
+    while (b + run < n && run < kCopyBlocks && wanted(b + run)) ++run;
+    size_t bytes = size_t(run * kBlockSize);
+    TRY_STATUS(pread_full(src.data_fd, buf.data(), bytes, b * kBlockSize, src.data_path));
+    TRY_STATUS(pwrite_full(dst.data_fd, buf.data(), bytes, b * kBlockSize, dst.data_path));
+    for (uint64_t i = 0; i < run; ++i) dst.set(b + i);
+    dst.data_dirty = true;
+    merge_copied_blocks_ += run;
+    ++runs;
+    b += run;
+  }
   return ok_status();
 }
 
@@ -533,31 +545,7 @@ Status LayerStore::finish_merge_locked() {
   Layer& dst = *layers_[from - 1];
   // Copy every block the newer layer holds over the older one's version.
   // Idempotent: the source does not change until the swap below.
-  std::vector<uint8_t> buf(kCopyBlocks * kBlockSize);
-  const uint64_t n = blocks();
-  uint64_t runs = 0;
-  for (uint64_t b = 0; b < n;) {
-    if ((b & 7) == 0 && src.bitmap[b >> 3] == 0) {
-      b += 8;
-      continue;
-    }
-    if (!src.test(b)) {
-      ++b;
-      continue;
-    }
-    if (merge_fail_after_runs_ != 0 && runs == merge_fail_after_runs_)
-      return Error(ErrorCode::kIo, "merge stopped by a test hook", dir_);
-    uint64_t run = 1;
-    while (b + run < n && run < kCopyBlocks && src.test(b + run)) ++run;
-    size_t bytes = size_t(run * kBlockSize);
-    TRY_STATUS(pread_full(src.data_fd, buf.data(), bytes, b * kBlockSize, src.data_path));
-    TRY_STATUS(pwrite_full(dst.data_fd, buf.data(), bytes, b * kBlockSize, dst.data_path));
-    for (uint64_t i = 0; i < run; ++i) dst.set(b + i);
-    dst.data_dirty = true;
-    merge_copied_blocks_ += run;
-    ++runs;
-    b += run;
-  }
+  TRY_STATUS(copy_blocks_locked(src, dst, /*keep_held=*/false));
   TRY_STATUS(dst.sync());  // data, then the map
   // The older layer's files now carry the newer layer's identity (its
   // snapshot, or none: the head).

@@ -104,6 +104,7 @@ class LayerStore {
   Result<std::unique_ptr<Layer>> new_layer_locked();
   // Copies every block of layers_[from] into layers_[from - 1] (which takes
   // its place) and removes layers_[from]; the merge record must be saved.
+  Status copy_blocks_locked(Layer& src, Layer& dst, bool keep_held);
   Status finish_merge_locked();
 
   const std::string dir_;
