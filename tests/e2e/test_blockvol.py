@@ -157,6 +157,14 @@ class Target:
                 self.proc.wait()
 
 
+def remove_volume_data(directory):
+    """Deletes the replicas' layer data and the images a test wrote under
+    directory (GiBs per test), keeping the logs and maps for a post-mortem."""
+    for pattern in ("layer-*.data", "*.img"):
+        for path in pathlib.Path(directory).rglob(pattern):
+            path.unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session")
 def volume_binary():
     if not os.access(BIN, os.X_OK):
@@ -186,6 +194,7 @@ def cluster(tmp_path, volume_binary):
     yield make
     for p in reversed(started):
         p.stop()
+    remove_volume_data(tmp_path)
 
 
 class NbdClient:

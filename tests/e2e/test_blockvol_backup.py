@@ -15,7 +15,7 @@ import time
 import pytest
 
 from test_blockvol import (BIN, MiB, NbdClient, Replica, Target, cluster, fio, fio_result,  # noqa: F401
-                           sha256_file, volume_binary, wait_until)
+                           remove_volume_data, sha256_file, volume_binary, wait_until)
 
 
 def create(repo, target, *extra):
@@ -56,12 +56,14 @@ def serves_nbd(port):
 
 
 @pytest.fixture
-def processes():
-    """Replicas and targets started by a test; stopped at its end."""
+def processes(tmp_path):
+    """Replicas and targets started by a test; stopped at its end, and their
+    data deleted."""
     started = []
     yield started
     for p in reversed(started):
         p.stop()
+    remove_volume_data(tmp_path)
 
 
 def restore_and_read(repo, snapshot_id, tmp_path, name, size, processes):
