@@ -30,6 +30,23 @@ zfs_foreign_daemon() {
   return 1
 }
 
+# zfs_pool_files: the file vdevs of $ZFS_POOL, one per line.
+zfs_pool_files() {
+  zpool status "$ZFS_POOL" 2>/dev/null | awk '$1 ~ /^\// { print $1 }'
+}
+
+# zfs_stale_testbed_pool: true when every vdev of $ZFS_POOL is a testbed's pool
+# file (any clone's testbed/run/zfs/$ZFS_POOL.img) that no longer exists.
+zfs_stale_testbed_pool() {
+  local f n=0
+  while read -r f; do
+    case "$f" in */testbed/run/zfs/"$ZFS_POOL".img) ;; *) return 1 ;; esac
+    [ -e "$f" ] && return 1
+    n=$((n + 1))
+  done < <(zfs_pool_files)
+  [ "$n" -gt 0 ]
+}
+
 zfs_daemon_ok() { zpool list -H -o name >/dev/null 2>&1; }
 zfs_pool_ok() { zpool list -H -o health "$ZFS_POOL" 2>/dev/null | grep -q ONLINE; }
 
@@ -67,11 +84,12 @@ up_zfs() {
       log "zfs: imported pool $ZFS_POOL from $ZFS_IMG"
     else
       if zpool list -H -o name "$ZFS_POOL" >/dev/null 2>&1; then
-        # The daemon remembers a pool whose file is gone (UNAVAIL): forget it
-        # if it was ours, refuse otherwise.
-        zpool status "$ZFS_POOL" 2>/dev/null | grep -qF "$ZFS_IMG" ||
-          die "zpool $ZFS_POOL exists, is not ONLINE and is not on $ZFS_IMG: not touching it"
-        log "zfs: dropping stale pool $ZFS_POOL (its file $ZFS_IMG is gone)"
+        # The daemon remembers a pool whose file is gone (UNAVAIL), e.g. from
+        # a testbed in a clone that was deleted without testbed/down: forget
+        # it when it was a testbed's pool, refuse otherwise.
+        zfs_stale_testbed_pool ||
+          die "zpool $ZFS_POOL exists, is not ONLINE and is not a testbed pool whose file is gone: not touching it (zpool status $ZFS_POOL; zpool destroy -f $ZFS_POOL if it is not needed)"
+        log "zfs: dropping stale pool $ZFS_POOL (its file $(zfs_pool_files | tr '\n' ' ')is gone)"
         zpool destroy -f "$ZFS_POOL" || die "zpool destroy -f $ZFS_POOL (stale) failed"
       fi
       rm -f "$ZFS_IMG"
