@@ -351,18 +351,32 @@ Result<Json> Agent::restore(const kube::ApiResource& type, const Json& item, Pro
   const Json spec = item.value("spec", Json::object());
   const std::string name = control::name_of(item);
   kube::DynamicClient dynamic(client_);
-  // Wait until the pod runs here with the volume (and its restore signal) mounted.
   std::optional<std::pair<control::PodVolume, std::string>> target;
-  std::string signal_dir;
+  std::string signal_dir;  // "" when no pod waits for this volume
   std::string last_wait;
-  for (;;) {
+  if (const std::string preset = spec.value("targetPath", std::string()); !preset.empty()) {
+    // A replicated volume restored before its PersistentVolume exists: no
+    // pod can use it yet, so there is none to wait for or to signal.
+    if (spec.value("method", std::string()) != "Replicated")
+      return Error(ErrorCode::kInvalidArgument, "spec.targetPath is set, but only Replicated volumes are restored "
+                   "before a pod uses them (method " + spec.value("method", std::string()) + ")", name, "");
+    control::PodVolume volume;
+    volume.name = spec.value("volume", std::string());
+    volume.method = "Replicated";
+    volume.source = preset;
+    target.emplace(volume, preset);
+  }
+  // Otherwise wait until the pod runs here with the volume (and its restore signal) mounted.
+  while (!target) {
     auto found = restore_target(item);
     if (found.ok()) {
-      target = std::move(found).value();
       std::string uid = spec["pod"].value("uid", std::string());
       signal_dir = restore_signal_dir(options_.kubelet_root, uid);
       struct stat st {};
-      if (::stat(signal_dir.c_str(), &st) == 0) break;
+      if (::stat(signal_dir.c_str(), &st) == 0) {
+        target = std::move(found).value();
+        break;
+      }
       found = Error(ErrorCode::kNotFound, "the pod's restore signal volume is not mounted yet", signal_dir, "");
     }
     if (found.error().code() != ErrorCode::kNotFound) return found.error();
@@ -399,6 +413,7 @@ Result<Json> Agent::restore(const kube::ApiResource& type, const Json& item, Pro
     if (!note.empty()) out["message"] = out["message"].get<std::string>() + "; " + note;
     return out;
   }();
+  if (signal_dir.empty()) return restored;
   // The pod's restore-wait init container exits once every volume is signalled.
   Status signalled = write_restore_signal(signal_dir, volume, restored.ok(),
                                           restored.ok() ? "restored by the stowage agent on " + options_.node_name

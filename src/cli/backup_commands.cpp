@@ -57,9 +57,9 @@ void add_selection_flags(CLI::App* command, SelectionFlags& f, bool backup) {
     command->add_option("--item-operation-timeout", f.item_operation_timeout,
                         "how long one pod's volume data may take, e.g. 1h (default 4h)");
     command->add_option("--snapshot-volumes", f.snapshot_volumes,
-                        "true: keep ZFS volumes as local snapshots next to the volume instead of uploading their "
-                        "data (restorable as clones in this cluster); default: only when a VolumeSnapshotLocation "
-                        "for zfs.openebs.io exists")
+                        "true: keep ZFS and replicated volumes as local snapshots next to the volume instead of "
+                        "uploading their data (restorable as clones in this cluster); default: only for engines "
+                        "with a VolumeSnapshotLocation of their provider (zfs.openebs.io, blockvol.stowage.io)")
         ->check(CLI::IsMember({"true", "false"}));
     command->add_option("--copy-to", f.copy_to,
                         "copy the backup to these BackupStorageLocations once it completes (a Backup "

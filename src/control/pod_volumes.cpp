@@ -34,6 +34,20 @@ const char* no_data_kind(const Json& volume) {
 
 }  // namespace
 
+Result<std::string> replicated_volume_source(const Json& pv) {
+  const Json csi = pv.value("spec", Json::object()).value("csi", Json::object());
+  if (csi.value("driver", std::string()) != kReplicatedDriver) return std::string();
+  const std::string name = pv.value("metadata", Json::object()).value("name", std::string());
+  const Json attributes = csi.value("volumeAttributes", Json::object());
+  std::string target = attributes.value(kReplicatedTargetAttribute, std::string());
+  std::string replicas = attributes.value(kReplicatedReplicasAttribute, std::string());
+  if (target.empty() || replicas.empty())
+    return Error(ErrorCode::kInvalidArgument, "replicated volume " + name + " names no target or replicas", name,
+                 "its spec.csi.volumeAttributes need " + std::string(kReplicatedTargetAttribute) + " (the target's "
+                 "control port) and " + kReplicatedReplicasAttribute + " (HOST:PORT,...)");
+  return "target=" + target + ";replicas=" + replicas;
+}
+
 Result<PodVolume> classify_volume(const Json& volume, const Json* pvc, const Json* pv) {
   PodVolume out;
   out.name = volume.value("name", std::string());
@@ -49,17 +63,10 @@ Result<PodVolume> classify_volume(const Json& volume, const Json* pvc, const Jso
   std::string local_path;
   if (spec.contains("local")) local_path = spec["local"].value("path", std::string());
   else if (spec.contains("hostPath")) local_path = spec["hostPath"].value("path", std::string());
-  const Json csi = spec.value("csi", Json::object());
-  if (csi.value("driver", std::string()) == kReplicatedDriver) {
-    const Json attributes = csi.value("volumeAttributes", Json::object());
-    std::string target = attributes.value(kReplicatedTargetAttribute, std::string());
-    std::string replicas = attributes.value(kReplicatedReplicasAttribute, std::string());
-    if (target.empty() || replicas.empty())
-      return Error(ErrorCode::kInvalidArgument, "replicated volume " + out.pv + " names no target or replicas", out.pv,
-                   "its spec.csi.volumeAttributes need " + std::string(kReplicatedTargetAttribute) + " (the target's "
-                   "control port) and " + kReplicatedReplicasAttribute + " (HOST:PORT,...)");
+  std::string replicated = TRY(replicated_volume_source(*pv));
+  if (!replicated.empty()) {
     out.method = "Replicated";
-    out.source = "target=" + target + ";replicas=" + replicas;
+    out.source = replicated;
     return out;
   }
   if (spec.value("volumeMode", std::string("Filesystem")) == "Block") {

@@ -49,6 +49,11 @@ struct PodVolume {
   std::string source;
 };
 
+// The source of a replicated stowage-volume PV (driver kReplicatedDriver),
+// "target=HOST:PORT;replicas=HOST:PORT,..."; "" for any other PV; an error
+// when its volumeAttributes lack the target or the replicas.
+Result<std::string> replicated_volume_source(const nlohmann::json& pv);
+
 // How one pod volume is backed up, given its claim and volume (null when the
 // volume is not a claim). An error when it cannot be (an unbound claim).
 Result<PodVolume> classify_volume(const nlohmann::json& volume, const nlohmann::json* pvc, const nlohmann::json* pv);

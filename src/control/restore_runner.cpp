@@ -8,6 +8,7 @@
 #include "archive/archive_reader.h"
 #include "archive/gzip.h"
 #include "control/item_spool.h"
+#include "control/pod_volumes.h"
 #include "control/resources.h"
 #include "control/restore_hooks.h"
 #include "control/restore_transform.h"
@@ -147,6 +148,13 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
         mappings.cloned_volumes[record.pv] = clone_volume_name(record.pv, restore["metadata"].value("name", std::string()));
     }
   }
+  // Replicated volumes are written before their PV is created (the claim
+  // binds only once every replica holds the data), by PV name.
+  std::map<std::string, const VolumeRecord*> replicated_pvs;
+  if (restore_pvs)
+    for (const auto& [pod, records] : volumes_of_pod)
+      for (const auto& record : records)
+        if (record.method == "Replicated" && !record.pv.empty()) replicated_pvs[record.pv] = &record;
 
   auto spool_result = ItemSpool::create();
   if (!spool_result.ok()) return failed_status(status, log_, "Failed", spool_result.error().to_string());
@@ -295,9 +303,16 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
   std::vector<PendingExecHook> post_hooks;
   struct PodWithVolumes {
     std::string ns, name;
-    const std::vector<VolumeRecord>* records;
+    std::vector<VolumeRecord> records;
   };
   std::vector<PodWithVolumes> pods_with_volumes;
+  struct HeldVolume {
+    Json pv;                     // created once its replicas are filled
+    const VolumeRecord* record;  // the volume's backup
+    std::string source;          // its target and replicas, from the PV
+  };
+  std::vector<HeldVolume> held_volumes;
+  std::set<std::string> held_pvs;  // their names in the backup
   for (const SpooledItem* item : chosen) {
     const std::string ns = item->path.namespace_name.empty() ? "" : mappings.namespace_of(item->path.namespace_name);
     auto loaded = spool.load(*item);
@@ -309,14 +324,19 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
     }
     Json object = prepare_for_restore(std::move(modified).value(), item->path.resource, mappings, restored_pvs);
     add_restore_init_hooks(object, item->path.resource, spec_hooks, log_);
-    const std::vector<VolumeRecord>* pod_volumes = nullptr;
+    // The pod's volumes restored through it; a held replicated volume is
+    // complete before the pod can be scheduled, so the pod does not wait for it.
+    std::vector<VolumeRecord> pod_volumes;
     if (restore_pvs && item->path.resource == "pods") {
       auto it = volumes_of_pod.find(item->path.namespace_name + "/" + item->path.name);
       if (it != volumes_of_pod.end()) {
-        pod_volumes = &it->second;
         std::vector<std::string> names;
-        for (const auto& r : it->second) names.push_back(r.volume);
-        add_restore_wait(object, names, volumes_.helper_image);
+        for (const auto& r : it->second) {
+          if (held_pvs.count(r.pv)) continue;
+          pod_volumes.push_back(r);
+          names.push_back(r.volume);
+        }
+        if (!names.empty()) add_restore_wait(object, names, volumes_.helper_image);
       }
     }
     // Owner references: to the restored owner, or dropped (a dangling one gets the object collected).
@@ -371,12 +391,29 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
         else log_.error("could not create namespace " + ns + ": " + made.error().to_string(), ns);
       }
     }
+    if (item->path.resource == "persistentvolumes" && replicated_pvs.count(item->path.name)) {
+      const std::string pv_name = object["metadata"].value("name", std::string());
+      auto existing = dynamic.get(type.value(), "", pv_name);
+      if (!existing.ok() && existing.error().code() == ErrorCode::kNotFound) {
+        auto source = replicated_volume_source(object);
+        if (!source.ok()) {
+          log_.error("could not restore " + what + ": " + source.error().to_string(), ns);
+          continue;
+        }
+        held_volumes.push_back({object, replicated_pvs.at(item->path.name), source.value()});
+        held_pvs.insert(item->path.name);
+        restored_pvs.push_back(item->path.name);  // its claim keeps its volumeName
+        log_.info(what + ": created once its replicas hold the restored data", ns);
+        continue;
+      }
+    }
     auto created = dynamic.create(type.value(), ns, object);
     if (created.ok()) {
       ++restored;
       new_uid[item->uid] = created.value()["metadata"].value("uid", std::string());
       if (item->path.resource == "persistentvolumes") restored_pvs.push_back(item->path.name);
-      if (pod_volumes) pods_with_volumes.push_back({ns, object["metadata"].value("name", std::string()), pod_volumes});
+      if (!pod_volumes.empty())
+        pods_with_volumes.push_back({ns, object["metadata"].value("name", std::string()), std::move(pod_volumes)});
       if (item->path.resource == "namespaces") namespaces_ready.insert(object["metadata"].value("name", std::string()));
       auto hooks = restore_exec_hooks(object, item->path.resource, spec_hooks, log_);
       post_hooks.insert(post_hooks.end(), hooks.begin(), hooks.end());
@@ -423,13 +460,36 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
     log_.warning(what + " exists already and was not changed (existingResourcePolicy " + policy + ")", ns);
   }
 
-  // Volume data, pod by pod, by the agents of their nodes; then the exec hooks.
-  if (!pods_with_volumes.empty()) {
+  // Volume data: replicated volumes first, each PV created once its
+  // replicas are filled; then pod by pod, by the agents of their nodes;
+  // then the exec hooks.
+  if (!held_volumes.empty() || !pods_with_volumes.empty()) {
     VolumeWork volume_work(volumes_.server_client ? *volumes_.server_client : client_,
                            restore["metadata"].value("namespace", std::string()), log_);
     VolumeOutcome outcome;
+    for (const auto& held : held_volumes) {
+      const VolumeRecord& record = *held.record;
+      const std::string ns = mappings.namespace_of(record.namespace_name);
+      const std::string pv_name = held.pv["metadata"].value("name", std::string());
+      if (!volume_work.restore_before_binding(restore, backup_name, volumes_.location_name, record,
+                                              mappings.node_of(record.node), held.source, ns,
+                                              std::chrono::steady_clock::now() + volume_timeout, outcome)) {
+        log_.error("persistentvolume " + pv_name + " was not created: its replicas were not filled (they stay "
+                       "fenced); claim " + ns + "/" + record.pvc + " stays Pending. Restore again once the cause "
+                       "above is fixed",
+                   ns);
+        continue;
+      }
+      auto created = dynamic.create(resources::persistent_volume(), "", held.pv);
+      if (created.ok()) {
+        ++restored;
+        log_.info("restored persistentvolume " + pv_name + " (its replicas hold the data)", ns);
+      } else {
+        log_.error("could not restore persistentvolume " + pv_name + ": " + created.error().to_string(), ns);
+      }
+    }
     for (const auto& pod : pods_with_volumes)
-      volume_work.restore_pod(restore, backup_name, volumes_.location_name, pod.ns, pod.name, *pod.records,
+      volume_work.restore_pod(restore, backup_name, volumes_.location_name, pod.ns, pod.name, pod.records,
                               std::chrono::steady_clock::now() + volume_timeout, outcome);
     status["volumeRestores"] = outcome.to_json();
   }

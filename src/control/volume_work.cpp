@@ -1,5 +1,6 @@
 #include "control/volume_work.h"
 
+#include <set>
 #include <thread>
 
 #include "archive/gzip.h"
@@ -117,6 +118,20 @@ std::chrono::steady_clock::duration item_timeout(const Json& spec, std::vector<s
 VolumeWork::VolumeWork(kube::ApiClient& client, std::string namespace_name, OperationLog& log)
     : client_(client), namespace_(std::move(namespace_name)), log_(log) {}
 
+namespace {
+
+// When the agent last renewed its Lease (0 when it cannot be told).
+int64_t lease_renewed(const Json& lease) {
+  std::string renewed = lease.value("spec", Json::object()).value("renewTime", std::string());
+  if (size_t dot = renewed.find('.'); dot != std::string::npos) renewed = renewed.substr(0, dot) + "Z";
+  int64_t when = 0;
+  return parse_time_utc(renewed, when) ? when : 0;
+}
+
+bool lease_expired(int64_t renewed) { return renewed != 0 && now_unix() - renewed > 2 * resources::kAgentLeaseSeconds; }
+
+}  // namespace
+
 std::string VolumeWork::agent_missing(const std::string& node) {
   kube::DynamicClient dynamic(client_);
   auto lease = dynamic.get(resources::lease(), namespace_, resources::agent_lease_name(node));
@@ -125,13 +140,31 @@ std::string VolumeWork::agent_missing(const std::string& node) {
     if (lease.error().code() == ErrorCode::kNotFound) return "no stowage agent has run on node " + node + hint;
     return {};  // cannot tell: let the agent try
   }
-  std::string renewed = lease.value().value("spec", Json::object()).value("renewTime", std::string());
-  if (size_t dot = renewed.find('.'); dot != std::string::npos) renewed = renewed.substr(0, dot) + "Z";
-  int64_t when = 0;
-  if (!parse_time_utc(renewed, when)) return {};
-  if (now_unix() - when > 2 * resources::kAgentLeaseSeconds)
-    return "the stowage agent on node " + node + " last reported at " + renewed + hint;
+  if (lease_expired(lease_renewed(lease.value())))
+    return "the stowage agent on node " + node + " last reported at " +
+           lease.value()["spec"].value("renewTime", std::string()) + hint;
   return {};
+}
+
+std::string VolumeWork::live_agent_node(const std::string& preferred) {
+  if (!preferred.empty() && agent_missing(preferred).empty()) return preferred;
+  kube::DynamicClient dynamic(client_);
+  auto listed = dynamic.list(resources::lease(), namespace_);
+  if (!listed.ok()) return {};
+  std::string best;
+  int64_t best_renewed = 0;
+  for (const auto& lease : listed.value().items) {
+    std::string node = lease.value("spec", Json::object()).value("holderIdentity", std::string());
+    int64_t renewed = lease_renewed(lease);
+    if (node.empty() || control::name_of(lease) != resources::agent_lease_name(node) || renewed == 0 ||
+        lease_expired(renewed))
+      continue;
+    if (renewed > best_renewed) {
+      best = node;
+      best_renewed = renewed;
+    }
+  }
+  return best;
 }
 
 std::string VolumeWork::parent_snapshot(const std::string& pvc_uid, const std::string& location,
@@ -158,15 +191,20 @@ std::string VolumeWork::parent_snapshot(const std::string& pvc_uid, const std::s
   return best;
 }
 
-bool VolumeWork::keeps_local_snapshots(const Json& backup) {
+std::set<std::string> VolumeWork::local_snapshot_methods(const Json& backup) {
   const Json spec = backup.value("spec", Json::object());
-  if (spec.contains("snapshotVolumes") && spec["snapshotVolumes"].is_boolean()) return spec["snapshotVolumes"].get<bool>();
+  if (spec.contains("snapshotVolumes") && spec["snapshotVolumes"].is_boolean())
+    return spec["snapshotVolumes"].get<bool>() ? std::set<std::string>{"ZFS", "Replicated"} : std::set<std::string>{};
+  std::set<std::string> out;
   kube::DynamicClient dynamic(client_);
   auto listed = dynamic.list(resources::volume_snapshot_location(), namespace_);
-  if (!listed.ok()) return false;
-  for (const auto& location : listed.value().items)
-    if (location.value("spec", Json::object()).value("provider", std::string()) == kZfsSnapshotProvider) return true;
-  return false;
+  if (!listed.ok()) return out;
+  for (const auto& location : listed.value().items) {
+    std::string provider = location.value("spec", Json::object()).value("provider", std::string());
+    if (provider == kZfsSnapshotProvider) out.insert("ZFS");
+    if (provider == kReplicatedDriver) out.insert("Replicated");
+  }
+  return out;
 }
 
 std::vector<Json> VolumeWork::wait_for(const kube::ApiResource& type, const std::vector<std::string>& names,
@@ -211,7 +249,7 @@ void VolumeWork::back_up_pod(const Json& backup, const Json& pod, const std::vec
   const std::string node = pod.value("spec", Json::object()).value("nodeName", std::string());
   std::vector<std::string> names;
   std::vector<VolumeRecord> pending;
-  const bool local_snapshots = keeps_local_snapshots(backup);
+  const std::set<std::string> local_methods = local_snapshot_methods(backup);
   for (const auto& v : volumes) {
     VolumeRecord record;
     record.namespace_name = ns;
@@ -242,13 +280,13 @@ void VolumeWork::back_up_pod(const Json& backup, const Json& pod, const std::vec
     if (!v.pvc.empty()) item["spec"]["pvc"] = v.pvc;
     if (!v.pv.empty()) item["spec"]["pv"] = v.pv;
     if (!v.source.empty()) item["spec"]["sourcePath"] = v.source;
-    const bool keep_local = local_snapshots && v.method == "ZFS";
+    const bool keep_local = local_methods.count(v.method) > 0;
     std::string parent = keep_local ? std::string() : parent_snapshot(v.pvc_uid, location, v.method);
     if (!parent.empty()) item["spec"]["parentSnapshot"] = parent;
     if (keep_local) {
       item["spec"]["mode"] = "LocalSnapshot";
       item["metadata"]["finalizers"] = {resources::kLocalSnapshotFinalizer};
-    } else if (local_snapshots) {
+    } else if (!local_methods.empty()) {
       log_.info("volume " + v.name + " of pod " + ns + "/" + pod_name + ": its engine (" + v.method +
                     ") keeps no local snapshots; the data is uploaded",
                 ns);
@@ -305,12 +343,78 @@ void VolumeWork::back_up_pod(const Json& backup, const Json& pod, const std::vec
   }
 }
 
+Json VolumeWork::restore_item(const Json& restore, const std::string& backup_name, const std::string& location,
+                              const std::string& node, const VolumeRecord& record) {
+  const std::string restore_name = restore["metadata"].value("name", std::string());
+  Json item = {{"apiVersion", resources::kApiVersion},
+               {"kind", "VolumeRestore"},
+               {"metadata",
+                {{"generateName", prefix_for(restore_name)},
+                 {"namespace", namespace_},
+                 {"labels", {{resources::kRestoreLabel, restore_name}, {resources::kNodeLabel, node}}},
+                 {"ownerReferences", owner_reference(restore)}}},
+               {"spec",
+                {{"node", node},
+                 {"restoreName", restore_name},
+                 {"backupName", backup_name},
+                 {"volume", record.volume},
+                 {"method", record.method},
+                 {"storageLocation", location}}}};
+  if (!record.pvc.empty()) item["spec"]["pvc"] = record.pvc;
+  if (!record.local_snapshot.empty()) item["spec"]["cloneFrom"] = record.local_snapshot;
+  else item["spec"]["snapshotID"] = record.snapshot_id;
+  return item;
+}
+
+std::vector<bool> VolumeWork::run_restores(const std::vector<Json>& items, const std::vector<std::string>& what,
+                                           const std::string& ns, std::chrono::steady_clock::time_point deadline,
+                                           VolumeOutcome& outcome) {
+  kube::DynamicClient dynamic(client_);
+  std::vector<bool> done(items.size(), false);
+  std::vector<std::string> names;
+  std::vector<size_t> pending;
+  for (size_t i = 0; i < items.size(); ++i) {
+    ++outcome.total;
+    auto created = dynamic.create(resources::volume_restore(), namespace_, items[i]);
+    if (!created.ok()) {
+      ++outcome.failed;
+      log_.error(what[i] + ": creating its VolumeRestore failed: " + created.error().to_string(), ns);
+      continue;
+    }
+    names.push_back(created.value()["metadata"].value("name", std::string()));
+    pending.push_back(i);
+    const Json& spec = items[i]["spec"];
+    log_.info(what[i] + ": VolumeRestore " + names.back() + " of " +
+                  (spec.contains("cloneFrom") ? "local snapshot " + spec.value("cloneFrom", std::string())
+                                              : "snapshot " + spec.value("snapshotID", std::string())) +
+                  " for the agent on " + spec.value("node", std::string()),
+              ns);
+  }
+  auto results = wait_for(resources::volume_restore(), names, deadline);
+  for (size_t r = 0; r < results.size(); ++r) {
+    const size_t i = pending[r];
+    const Json status = results[r].value("status", Json::object());
+    std::string phase = status.value("phase", std::string());
+    std::string what_item = what[i] + " (VolumeRestore " + names[r] + ")";
+    if (phase == "Completed") {
+      ++outcome.completed;
+      done[i] = true;
+      log_.info(what_item + ": restored, " +
+                    std::to_string(status.value("progress", Json::object()).value("bytesDone", uint64_t(0))) + " bytes",
+                ns);
+    } else {
+      ++outcome.failed;
+      log_.error(what_item + ": " + (phase.empty() ? "no result" : phase) + ": " + status.value("message", std::string()),
+                 ns);
+    }
+  }
+  return done;
+}
+
 void VolumeWork::restore_pod(const Json& restore, const std::string& backup_name, const std::string& location,
                              const std::string& ns, const std::string& pod_name, const std::vector<VolumeRecord>& records,
                              std::chrono::steady_clock::time_point deadline, VolumeOutcome& outcome) {
   kube::DynamicClient dynamic(client_);
-  const std::string restore_name = restore["metadata"].value("name", std::string());
-  outcome.total += int(records.size());
   // The agent of the pod's node does the work: wait for the scheduler.
   Json pod;
   for (;;) {
@@ -320,6 +424,7 @@ void VolumeWork::restore_pod(const Json& restore, const std::string& backup_name
       break;
     }
     if (std::chrono::steady_clock::now() >= deadline || (!got.ok() && got.error().code() == ErrorCode::kNotFound)) {
+      outcome.total += int(records.size());
       outcome.failed += int(records.size());
       log_.error("pod " + ns + "/" + pod_name + (got.ok() ? " was not scheduled within the item operation timeout"
                                                           : " is gone") +
@@ -330,57 +435,35 @@ void VolumeWork::restore_pod(const Json& restore, const std::string& backup_name
     std::this_thread::sleep_for(kPoll);
   }
   const std::string node = pod["spec"]["nodeName"].get<std::string>();
-  std::vector<std::string> names;
-  std::vector<const VolumeRecord*> pending;
+  std::vector<Json> items;
+  std::vector<std::string> what;
   for (const auto& record : records) {
-    Json item = {{"apiVersion", resources::kApiVersion},
-                 {"kind", "VolumeRestore"},
-                 {"metadata",
-                  {{"generateName", prefix_for(restore_name)},
-                   {"namespace", namespace_},
-                   {"labels", {{resources::kRestoreLabel, restore_name}, {resources::kNodeLabel, node}}},
-                   {"ownerReferences", owner_reference(restore)}}},
-                 {"spec",
-                  {{"node", node},
-                   {"restoreName", restore_name},
-                   {"backupName", backup_name},
+    Json item = restore_item(restore, backup_name, location, node, record);
+    item["spec"]["pod"] = {{"namespace", ns}, {"name", pod_name}, {"uid", pod["metadata"].value("uid", std::string())}};
+    items.push_back(std::move(item));
+    what.push_back("volume " + record.volume + " of pod " + ns + "/" + pod_name);
+  }
+  (void)run_restores(items, what, ns, deadline, outcome);
+}
 
-                   {"pod", {{"namespace", ns}, {"name", pod_name}, {"uid", pod["metadata"].value("uid", std::string())}}},
-                   {"volume", record.volume},
-                   {"method", record.method},
-                   {"storageLocation", location}}}};
-    if (!record.pvc.empty()) item["spec"]["pvc"] = record.pvc;
-    if (!record.local_snapshot.empty()) item["spec"]["cloneFrom"] = record.local_snapshot;
-    else item["spec"]["snapshotID"] = record.snapshot_id;
-    auto created = dynamic.create(resources::volume_restore(), namespace_, item);
-    if (!created.ok()) {
-      ++outcome.failed;
-      log_.error("volume " + record.volume + " of pod " + ns + "/" + pod_name + ": creating its VolumeRestore failed: " +
-                     created.error().to_string(),
-                 ns);
-      continue;
-    }
-    names.push_back(created.value()["metadata"].value("name", std::string()));
-    pending.push_back(&record);
-    log_.info("volume " + record.volume + " of pod " + ns + "/" + pod_name + ": VolumeRestore " + names.back() +
-                  " of snapshot " + record.snapshot_id + " for the agent on " + node,
-              ns);
+bool VolumeWork::restore_before_binding(const Json& restore, const std::string& backup_name,
+                                        const std::string& location, const VolumeRecord& record,
+                                        const std::string& node, const std::string& target, const std::string& ns,
+                                        std::chrono::steady_clock::time_point deadline, VolumeOutcome& outcome) {
+  const std::string what = "volume " + record.volume + " of pod " + ns + "/" + record.pod + " (PV " + record.pv + ")";
+  const std::string agent_node = live_agent_node(node);
+  if (agent_node.empty()) {
+    ++outcome.total;
+    ++outcome.failed;
+    log_.error(what + ": no stowage agent is alive on any node (none renewed its Lease in the last " +
+                   std::to_string(2 * resources::kAgentLeaseSeconds) + " s) to write its replicas; is the "
+                   "stowage-agent DaemonSet running? `stowage install` adds it",
+               ns);
+    return false;
   }
-  auto results = wait_for(resources::volume_restore(), names, deadline);
-  for (size_t i = 0; i < results.size(); ++i) {
-    const Json status = results[i].value("status", Json::object());
-    std::string phase = status.value("phase", std::string());
-    std::string what = "volume " + pending[i]->volume + " of pod " + ns + "/" + pod_name + " (VolumeRestore " + names[i] + ")";
-    if (phase == "Completed") {
-      ++outcome.completed;
-      log_.info(what + ": restored, " + std::to_string(status.value("progress", Json::object()).value("bytesDone", uint64_t(0))) +
-                    " bytes",
-                ns);
-    } else {
-      ++outcome.failed;
-      log_.error(what + ": " + (phase.empty() ? "no result" : phase) + ": " + status.value("message", std::string()), ns);
-    }
-  }
+  Json item = restore_item(restore, backup_name, location, agent_node, record);
+  item["spec"]["targetPath"] = target;
+  return run_restores({item}, {what}, ns, deadline, outcome)[0];
 }
 
 }  // namespace stowage::control

@@ -2,13 +2,14 @@
 // creates the VolumeBackups of one pod at once (its volumes are taken
 // together, between the pod's pre and post hooks) and waits for them; a
 // restore creates a VolumeRestore per volume once the restored pod is
-// scheduled, and waits for them. Items are owned by their Backup or Restore
-// (deleting it deletes them) and labelled with the node whose agent runs
-// them. The record of what each volume's backup produced is stored with the
+// scheduled (a replicated volume's before its PV exists), and waits for
+// them. Items are owned by their Backup or Restore (deleting it deletes
+// them) and labelled with the node whose agent runs them. The record of what each volume's backup produced is stored with the
 // backup (<name>-volumeinfo.json.gz) so that a restore needs nothing else.
 #pragma once
 
 #include <chrono>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,7 +51,8 @@ struct VolumeOutcome {
 };
 
 // The VolumeSnapshotLocation provider that turns local ZFS snapshots on for
-// backups that leave spec.snapshotVolumes unset.
+// backups that leave spec.snapshotVolumes unset (kReplicatedDriver does the
+// same for replicated volumes).
 inline constexpr const char* kZfsSnapshotProvider = "zfs.openebs.io";
 
 class VolumeWork {
@@ -59,8 +61,9 @@ class VolumeWork {
 
   // Backs up the given volumes of a Running pod for `backup` (the Backup
   // object; spec.storageLocation resolved) and waits until each is final or
-  // the deadline passes. Appends a record per volume. ZFS volumes keep a
-  // local snapshot instead when the backup asks for it (keeps_local_snapshots).
+  // the deadline passes. Appends a record per volume. ZFS and Replicated
+  // volumes keep a local snapshot instead when the backup asks for it
+  // (local_snapshot_methods).
   void back_up_pod(const nlohmann::json& backup, const nlohmann::json& pod, const std::vector<PodVolume>& volumes,
                    std::chrono::steady_clock::time_point deadline, std::vector<VolumeRecord>& records,
                    VolumeOutcome& outcome);
@@ -72,16 +75,41 @@ class VolumeWork {
                    const std::string& ns, const std::string& pod_name, const std::vector<VolumeRecord>& records,
                    std::chrono::steady_clock::time_point deadline, VolumeOutcome& outcome);
 
+  // Restores one replicated volume (method Replicated) before its PV is
+  // created: the agent writes `target` (the restored PV's
+  // "target=...;replicas=...") without waiting for a pod, so that the claim
+  // binds, and the pod can start, only once every replica holds the data.
+  // Run by the agent of `node` (the backup's node, mapped) when it is alive,
+  // else by any live agent: the replicas are reached over the network.
+  // True when the VolumeRestore Completed.
+  bool restore_before_binding(const nlohmann::json& restore, const std::string& backup_name,
+                              const std::string& location, const VolumeRecord& record, const std::string& node,
+                              const std::string& target, const std::string& ns,
+                              std::chrono::steady_clock::time_point deadline, VolumeOutcome& outcome);
+
  private:
+  // A VolumeRestore of `record` for the agent of `node` (no pod or target yet).
+  nlohmann::json restore_item(const nlohmann::json& restore, const std::string& backup_name,
+                              const std::string& location, const std::string& node, const VolumeRecord& record);
+  // Creates the items, waits for them, logs each result (`what` names each
+  // volume); true for each that Completed.
+  std::vector<bool> run_restores(const std::vector<nlohmann::json>& items, const std::vector<std::string>& what,
+                                 const std::string& ns, std::chrono::steady_clock::time_point deadline,
+                                 VolumeOutcome& outcome);
+  // `preferred` when its agent is alive, else the node of the agent that
+  // renewed its Lease last ("" when none is alive).
+  std::string live_agent_node(const std::string& preferred);
   // Polls the items until final or the deadline (then cancels them).
   std::vector<nlohmann::json> wait_for(const kube::ApiResource& type, const std::vector<std::string>& names,
                                        std::chrono::steady_clock::time_point deadline);
   // Why the agent of `node` cannot take work ("" when it is alive).
   std::string agent_missing(const std::string& node);
   std::string parent_snapshot(const std::string& pvc_uid, const std::string& location, const std::string& method);
-  // Whether the backup keeps local snapshots of the volumes that can have
-  // them: spec.snapshotVolumes, or (unset) a ZFS VolumeSnapshotLocation exists.
-  bool keeps_local_snapshots(const nlohmann::json& backup);
+  // The methods whose volumes the backup keeps as local snapshots instead of
+  // uploading them: ZFS and Replicated when spec.snapshotVolumes is true;
+  // when it is unset, those with a VolumeSnapshotLocation of their provider
+  // (kZfsSnapshotProvider, kReplicatedDriver).
+  std::set<std::string> local_snapshot_methods(const nlohmann::json& backup);
 
   kube::ApiClient& client_;
   std::string namespace_;

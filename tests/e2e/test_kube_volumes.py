@@ -688,8 +688,9 @@ def test_replicated_volume_incremental_backup_restores_into_fenced_replicas(worl
     empty replicas are created fenced on the same addresses with a target in
     front of them (which serves no IO while they are fenced), the second
     backup (alone: the first is deleted) is restored into every replica
-    through the agent, and the target then serves the data of the backup's
-    point in time, bit for bit."""
+    through the agent before the PV is created (the claim binds only then),
+    and the target then serves the data of the backup's point in time, bit
+    for bit."""
     from test_blockvol import MiB, NbdClient, Replica, Target
     k, c = world["kubectl"], world["cluster"]
     ident = uuid.uuid4().hex[:8]
@@ -762,6 +763,18 @@ def test_replicated_volume_incremental_backup_restores_into_fenced_replicas(worl
         assert rstatus["phase"] == "Completed" and rstatus["volumeRestores"]["completed"] == 1, (rstatus, diagnostics(world))
         for r in fresh:
             assert not r.info()["fenced"], r.address
+        # The replicas were filled before the PV existed: the claim bound only
+        # once the data was complete, and the pod waits for no agent.
+        [item] = volume_items(world, "volumerestores.stowage.io", "stowage.io/restore-name=repr2")
+        assert item["spec"]["targetPath"] == f"target={b['target']};replicas={b['replicas']}", item["spec"]
+        assert "pod" not in item["spec"], item["spec"]
+        pv = k.get("pv", b["pv"])
+        assert pv["metadata"]["creationTimestamp"] >= item["status"]["completionTimestamp"], (pv["metadata"], item["status"])
+        k.wait_until("the restored claim to bind",
+                     lambda: k.get("pvc", "-n", b["ns"], "disk")["status"].get("phase") == "Bound")
+        pod = k.get("pod", "-n", b["ns"], "raw")
+        assert not [x for x in pod["spec"].get("initContainers", []) if x["name"] == "stowage-restore-wait"], pod["spec"]
+        assert "created once its replicas hold the restored data" in c.run("restore", "logs", "repr2").stdout
         target.wait_ready()
         out = work / "restored.img"
         subprocess.run(["nbdcopy", target.uri, str(out)], check=True)
