@@ -627,6 +627,8 @@ Status copy_pieces(ReplicaSnapshotSource& source, ReplicaFillSink& sink, std::ve
       if (done.ok()) {
         buf.resize(piece.length);
         done = source.read(piece.offset, buf);
+        if (!done.ok())
+          done = std::move(done).error().with_context("reading the source (every destination replica stays fenced)");
       }
       if (done.ok()) {
         piece.digest = crypto::sha256(buf);

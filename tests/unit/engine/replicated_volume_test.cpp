@@ -214,8 +214,8 @@ TEST(ReplicatedVolumeHelpers, SnapshotReferencesRoundTripAndRejectMalformedOnes)
 }
 
 // A TCP relay on loopback in front of one replica that cuts every
-// connection, and refuses new ones, once more than `limit` bytes went from
-// clients to the replica: to its clients the replica dies mid-way.
+// connection, and refuses new ones, once more than `limit` bytes went
+// through it (either way): to its clients the replica dies mid-way.
 class CuttingProxy {
  public:
   CuttingProxy(blockvol::HostPort backend, uint64_t limit) : backend_(std::move(backend)), limit_(limit) {
@@ -251,7 +251,7 @@ class CuttingProxy {
         if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         ssize_t got = ::read(fds[i].fd, buf.data(), buf.size());
         if (got <= 0) return;
-        if (i == 0 && (forwarded_ += uint64_t(got)) > limit_) {
+        if ((forwarded_ += uint64_t(got)) > limit_) {
           cut_ = true;
           return;
         }
@@ -387,6 +387,21 @@ TEST_F(ReplicatedCloneTest, ALostSourceReplicaIsSkippedForTheNextOneHoldingTheSn
   ASSERT_FALSE(r->replica_failures.empty());
   EXPECT_NE(r->replica_failures[0].find(sources_[0]->address.to_string()), std::string::npos);
   for (const auto& d : destinations_) EXPECT_EQ(head(*d), snapshot_data_);
+}
+
+TEST_F(ReplicatedCloneTest, ASourceReplicaLostMidCloneIsReplacedByTheNextOne) {
+  CuttingProxy dying(sources_[0]->address, 1 << 20);
+  ReplicatedSnapshotRef ref{{dying.address, sources_[1]->address, sources_[2]->address}, "kept-1"};
+  auto r = clone_replicated_snapshot(format_replicated_snapshot(ref), addresses(destinations_), {});
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_TRUE(dying.cut());
+  EXPECT_EQ(r->replica, sources_[1]->address.to_string());
+  ASSERT_EQ(r->replica_failures.size(), 1u);
+  EXPECT_NE(r->replica_failures[0].find(dying.address.to_string()), std::string::npos) << r->replica_failures[0];
+  for (const auto& d : destinations_) {
+    EXPECT_FALSE(d->store->fenced());
+    EXPECT_EQ(head(*d), snapshot_data_);
+  }
 }
 
 TEST_F(ReplicatedCloneTest, DestinationsThatAreSourceReplicasAreRefusedWithNothingWritten) {
