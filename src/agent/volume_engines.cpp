@@ -158,19 +158,37 @@ Result<std::string> restore_volume(Repository& repo, const Snapshot& snapshot, c
 }
 
 Result<std::string> keep_local_snapshot(const std::string& method, const std::string& source, const std::string& name) {
-  if (method != "ZFS")
-    return Error(ErrorCode::kUnsupported, method + " volumes keep no local snapshots", source,
-                 "back the volume up by upload (spec.snapshotVolumes false)");
-  return engine::snapshot_zfs_dataset(source, name);
+  if (method == "ZFS") return engine::snapshot_zfs_dataset(source, name);
+  if (method == "Replicated") {
+    ReplicatedVolume volume = TRY(parse_replicated(source));
+    return engine::keep_replicated_snapshot(volume.target, name);
+  }
+  return Error(ErrorCode::kUnsupported, method + " volumes keep no local snapshots", source,
+               "back the volume up by upload (spec.snapshotVolumes false)");
 }
 
 Status clone_local_snapshot(const std::string& method, const std::string& snapshot, const std::string& target) {
-  if (method != "ZFS")
-    return Error(ErrorCode::kUnsupported, "a local ZFS snapshot can be cloned only into a ZFS volume", snapshot,
-                 "restore the volume into a ZFS PersistentVolume");
-  return engine::clone_zfs_snapshot(snapshot, target);
+  const bool replicated = engine::is_replicated_snapshot(snapshot);
+  if (method == "ZFS" && !replicated) return engine::clone_zfs_snapshot(snapshot, target);
+  if (method == "Replicated" && replicated) {
+    ReplicatedVolume volume = TRY(parse_replicated(target));
+    TRY(engine::clone_replicated_snapshot(snapshot, volume.replicas, {}));
+    return ok_status();
+  }
+  return Error(ErrorCode::kUnsupported,
+               replicated ? "a local snapshot of a replicated volume can be cloned only into a Replicated volume"
+                          : "a local ZFS snapshot can be cloned only into a ZFS volume",
+               snapshot,
+               replicated ? "restore the volume into a Replicated PersistentVolume"
+                          : "restore the volume into a ZFS PersistentVolume");
 }
 
-Status destroy_local_snapshot(const std::string& snapshot) { return engine::destroy_zfs_snapshot(snapshot); }
+Status destroy_local_snapshot(const std::string& snapshot) {
+  if (engine::is_replicated_snapshot(snapshot)) {
+    TRY(engine::delete_replicated_snapshot(snapshot));
+    return ok_status();
+  }
+  return engine::destroy_zfs_snapshot(snapshot);
+}
 
 }  // namespace stowage::agent

@@ -41,9 +41,12 @@ struct VolumeRestoreRequest {
 // Writes the snapshot into the target; returns a note for the status.
 Result<std::string> restore_volume(Repository& repo, const Snapshot& snapshot, const VolumeRestoreRequest& request);
 
-// Local snapshots, kept next to the volume instead of uploaded (ZFS only):
-// takes one named `name` and returns its full name ("pool/ds@name");
-// clones one into a new volume; destroys one (kConflict while clones use it).
+// Local snapshots, kept next to the volume instead of uploaded (ZFS and
+// Replicated): takes one named `name` and returns its reference
+// ("pool/ds@name", or "replicated:HOST:PORT,...@name" for a Replicated
+// `source`); clones one into a new volume (a dataset, or the replicas of a
+// Replicated `target`); destroys one (ZFS: kConflict while clones use it;
+// Replicated: an error while a listed replica cannot be reached).
 Result<std::string> keep_local_snapshot(const std::string& method, const std::string& source, const std::string& name);
 Status clone_local_snapshot(const std::string& method, const std::string& snapshot, const std::string& target);
 Status destroy_local_snapshot(const std::string& snapshot);
