@@ -786,6 +786,115 @@ def test_replicated_volume_incremental_backup_restores_into_fenced_replicas(worl
         k.run("delete", "namespace", f"rep-{ident}", "--ignore-not-found", "--wait=false", check=False)
         k.run("delete", "pv", f"rep-pv-{ident}", "--ignore-not-found", "--wait=false", check=False)
 
+def test_replicated_volume_local_snapshot_cloned_into_another_namespace(world):
+    """Issue 6, local snapshots: a 3-replica stowage-volume kept as a
+    crash-consistent snapshot on its replicas (nothing uploaded), restored
+    into another namespace as a clone on three new replicas (a resource
+    modifier points the restored PV at them) while the original lives on
+    with later writes; the clone holds the snapshot's data bit for bit and
+    its PV is created only once it is filled; deleting the backup deletes
+    the snapshot from the original replicas."""
+    from test_blockvol import MiB, NbdClient, Replica, Target
+    k, c = world["kubectl"], world["cluster"]
+    ident = uuid.uuid4().hex[:8]
+    size = 32 * MiB
+    work = world["work"] / f"replicated-local-{ident}"
+    (work / "clone").mkdir(parents=True)
+    ns, clone_ns = f"rls-{ident}", f"rls-{ident}-c"
+    replicas = [Replica(work / f"r{i}", size) for i in range(3)]
+    started = list(replicas)
+    clone_pv = None
+    kubelet = KubeletVolumes(k, ns, str(world["kubelet_root"]))
+    try:
+        for r in replicas:
+            r.start()
+        target = Target(work, replicas, 2, size)
+        started.append(target)
+        target.wait_ready()
+        image = bytearray(size)
+        image[MiB:9 * MiB] = os.urandom(8 * MiB)
+        nbd = NbdClient(target.port)
+        assert nbd.write(MiB, bytes(image[MiB:9 * MiB])) == 0
+        assert nbd.flush() == 0
+        b = {"ns": ns, "pv": f"rls-pv-{ident}", "target": target.control,
+             "replicas": ",".join(r.address for r in replicas)}
+        k.apply((REPLICATED_APP + RAW_CLAIM_AND_POD).format(**b))
+        k.wait_until("the pod to run", lambda: k.get("pod", "-n", ns, "raw")["status"].get("phase") == "Running")
+
+        c.run("backup", "create", "rls1", "--include-namespaces", ns, "--snapshot-volumes", "true", "--wait", timeout=600)
+        status = c.json("backup", "get", "rls1")["status"]
+        assert status["phase"] == "Completed" and status["volumeBackups"]["completed"] == 1, (status, diagnostics(world))
+        [item] = volume_items(world, "volumebackups.stowage.io", "stowage.io/backup-name=rls1")
+        assert item["spec"]["mode"] == "LocalSnapshot", item["spec"]
+        local = item["status"].get("localSnapshot", "")
+        snapshot_name = "stowage-" + item["metadata"]["name"]
+        assert local == f"replicated:{b['replicas']}@{snapshot_name}", item["status"]
+        assert not item["status"].get("snapshotID"), item["status"]
+        for r in replicas:
+            assert snapshot_name in [s["name"] for s in r.info()["snapshots"]], r.address
+
+        # The original goes on: a write after the backup.
+        later = os.urandom(MiB)
+        assert nbd.write(20 * MiB, later) == 0
+        assert nbd.flush() == 0
+        nbd.close()
+        current = bytearray(image)
+        current[20 * MiB:21 * MiB] = later
+
+        # The clone's replicas (fenced, empty) and its target; the restored PV is pointed at them.
+        clones = [Replica(work / "clone" / f"c{i}", size) for i in range(3)]
+        for r in clones:
+            r.start(fenced=True)
+            started.append(r)
+        clone_target = Target(work / "clone", clones, 2, size)
+        started.append(clone_target)
+        clone_replicas = ",".join(r.address for r in clones)
+        modifiers = work / "modifiers.json"
+        modifiers.write_text(json.dumps({"rules": [{
+            "conditions": {"groupResource": "persistentvolumes"},
+            "patches": [
+                {"operation": "replace", "path": "/spec/csi/volumeAttributes/stowage.io~1replicas", "value": clone_replicas},
+                {"operation": "replace", "path": "/spec/csi/volumeAttributes/stowage.io~1target",
+                 "value": clone_target.control}]}]}))
+        c.run("restore", "create", "rlsr1", "--from-backup", "rls1", "--namespace-mappings", f"{ns}:{clone_ns}",
+              "--resource-modifier-file", str(modifiers), "--wait", timeout=600)
+        rstatus = c.json("restore", "get", "rlsr1")["status"]
+        assert rstatus["phase"] == "Completed" and rstatus["volumeRestores"]["completed"] == 1, (rstatus, diagnostics(world))
+        [vr] = volume_items(world, "volumerestores.stowage.io", "stowage.io/restore-name=rlsr1")
+        assert vr["spec"]["cloneFrom"] == local, vr["spec"]
+        assert vr["spec"]["targetPath"] == f"target={clone_target.control};replicas={clone_replicas}", vr["spec"]
+        clone_pv = k.get("pvc", "-n", clone_ns, "disk")["spec"]["volumeName"]
+        assert clone_pv.startswith(b["pv"] + "-clone-"), clone_pv
+        pv = k.get("pv", clone_pv)
+        assert pv["metadata"]["creationTimestamp"] >= vr["status"]["completionTimestamp"], (pv["metadata"], vr["status"])
+        for r in clones:
+            assert not r.info()["fenced"], r.address
+        clone_target.wait_ready()
+        subprocess.run(["nbdcopy", clone_target.uri, str(work / "clone.img")], check=True)
+        assert (work / "clone.img").read_bytes() == bytes(image)  # the snapshot's point, not the later write
+        subprocess.run(["nbdcopy", target.uri, str(work / "original.img")], check=True)
+        assert (work / "original.img").read_bytes() == bytes(current)
+        assert k.get("pvc", "-n", ns, "disk")["spec"]["volumeName"] == b["pv"]  # the original claim stays
+
+        # Expiry: the agent deletes the snapshot from the original replicas, then lets the item go.
+        c.run("backup", "delete", "rls1")
+        k.wait_until("the VolumeBackup to go once its snapshot is deleted", lambda: k.run(
+            "get", "volumebackups.stowage.io", "-n", c.namespace, item["metadata"]["name"], check=False).returncode != 0,
+            timeout=180)
+        for r in replicas:
+            assert snapshot_name not in [s["name"] for s in r.info()["snapshots"]], r.address
+    finally:
+        kubelet.stop.set()
+        for p in reversed(started):
+            p.stop()
+        for n in (ns, clone_ns):
+            k.run("delete", "namespace", n, "--ignore-not-found", "--wait=false", check=False)
+        for name in (f"rls-pv-{ident}", clone_pv):
+            if name:
+                k.run("delete", "pv", name, "--ignore-not-found", "--wait=false", check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 SCHEDULED_APP = """
 apiVersion: v1
 kind: Namespace
