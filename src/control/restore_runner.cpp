@@ -474,9 +474,9 @@ Json RestoreRunner::run(const Json& restore, const std::string& backup_name) {
       if (!volume_work.restore_before_binding(restore, backup_name, volumes_.location_name, record,
                                               mappings.node_of(record.node), held.source, ns,
                                               std::chrono::steady_clock::now() + volume_timeout, outcome)) {
-        log_.error("persistentvolume " + pv_name + " was not created: its replicas were not filled (they stay "
-                       "fenced); claim " + ns + "/" + record.pvc + " stays Pending. Restore again once the cause "
-                       "above is fixed",
+        log_.error("persistentvolume " + pv_name + " was not created: its replicas were not filled (any the "
+                       "agent began to write stay fenced); claim " + ns + "/" + record.pvc + " stays Pending. "
+                       "Restore again once the cause above is fixed",
                    ns);
         continue;
       }
