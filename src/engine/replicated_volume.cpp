@@ -14,6 +14,7 @@
 #include "blockvol/replica_client.h"
 #include "crypto/hash.h"
 #include "mover/chunk_list.h"
+#include "util/work_queue.h"
 
 namespace stowage::engine {
 
@@ -613,42 +614,25 @@ struct CopiedPiece {
 // finishes the sink (durable, still fenced).
 Status copy_pieces(ReplicaSnapshotSource& source, ReplicaFillSink& sink, std::vector<CopiedPiece>& pieces,
                    size_t workers, Progress* progress) {
-  std::atomic<size_t> next{0};
-  std::atomic<bool> stop{false};
-  std::mutex mu;
-  std::optional<Error> first_error;
-  auto work = [&] {
-    Bytes buf;
-    while (!stop) {
-      size_t index = next++;
-      if (index >= pieces.size()) return;
-      CopiedPiece& piece = pieces[index];
-      Status done = check_cancelled(progress);
-      if (done.ok()) {
-        buf.resize(piece.length);
-        done = source.read(piece.offset, buf);
-        if (!done.ok())
-          done = std::move(done).error().with_context("reading the source (every destination replica stays fenced)");
-      }
-      if (done.ok()) {
-        piece.digest = crypto::sha256(buf);
-        if (!all_zero(buf)) done = sink.write(piece.offset, buf);  // a reset replica reads zeros already
-      }
-      if (!done.ok()) {
-        std::lock_guard lock(mu);
-        if (!first_error) first_error.emplace(std::move(done).error());
-        stop = true;
-        return;
-      }
-      if (progress) progress->bytes_done += piece.length;
-    }
-  };
   {
-    std::vector<std::thread> threads;
-    for (size_t i = 0; i < std::max<size_t>(workers, 1); i++) threads.emplace_back(work);
-    for (auto& t : threads) t.join();
+    WorkQueue queue(std::max<size_t>(workers, 1), 4);
+    for (size_t i = 0; i < pieces.size() && !queue.failed(); i++) {
+      queue.submit([&, i]() -> Status {
+        if (queue.failed()) return ok_status();
+        TRY_STATUS(check_cancelled(progress));
+        CopiedPiece& piece = pieces[i];
+        Bytes buf(piece.length);
+        Status read = source.read(piece.offset, buf);
+        if (!read.ok())
+          return std::move(read).error().with_context("reading the source (every destination replica stays fenced)");
+        piece.digest = crypto::sha256(buf);
+        if (!all_zero(buf)) TRY_STATUS(sink.write(piece.offset, buf));  // a reset replica reads zeros already
+        if (progress) progress->bytes_done += piece.length;
+        return ok_status();
+      });
+    }
+    TRY_STATUS(queue.wait());
   }
-  if (first_error) return std::move(*first_error);
   return sink.finish();
 }
 
