@@ -1,6 +1,7 @@
-// Fuzzes decode_tree (directory tree blobs). Every decoded name must be a
-// single safe path component (is_safe_name), nodes strictly sorted, and the
-// tree must re-encode and decode to the same value.
+// Fuzzes decode_tree (directory tree blobs, JSON and binary). Every decoded
+// name must be a single safe path component (is_safe_name), nodes strictly
+// sorted, and the tree must re-encode in both encodings and decode to the
+// same value.
 #include <cstddef>
 #include <cstdint>
 
@@ -64,7 +65,10 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     odd.name = std::string("\xff\xfe name", 7);  // not UTF-8: stored base64
     odd.type = NodeType::kFifo;
     t.nodes = {dir, file, link, dev, odd};
-    return fuzz::Seeds{{"tree.json", encode_tree(t)}, {"empty.json", encode_tree(Tree{})}};
+    return fuzz::Seeds{{"tree.json", encode_tree(t, TreeEncoding::kJson)},
+                       {"empty.json", encode_tree(Tree{}, TreeEncoding::kJson)},
+                       {"tree.bin", encode_tree(t, TreeEncoding::kBinary)},
+                       {"empty.bin", encode_tree(Tree{}, TreeEncoding::kBinary)}};
   });
   return 0;
 }
@@ -76,9 +80,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(is_safe_name(tree->nodes[i].name));
     if (i) FUZZ_CHECK(tree->nodes[i - 1].name < tree->nodes[i].name);
   }
-  Result<Tree> again = decode_tree(encode_tree(*tree));
-  FUZZ_CHECK(again.ok());
-  FUZZ_CHECK(again->nodes.size() == tree->nodes.size());
-  for (size_t i = 0; i < tree->nodes.size(); i++) FUZZ_CHECK(same(tree->nodes[i], again->nodes[i]));
+  for (TreeEncoding encoding : {TreeEncoding::kJson, TreeEncoding::kBinary}) {
+    Result<Tree> again = decode_tree(encode_tree(*tree, encoding));
+    FUZZ_CHECK(again.ok());
+    FUZZ_CHECK(again->nodes.size() == tree->nodes.size());
+    for (size_t i = 0; i < tree->nodes.size(); i++) FUZZ_CHECK(same(tree->nodes[i], again->nodes[i]));
+  }
   return 0;
 }

@@ -36,7 +36,7 @@ struct FdCloser {
 struct DirState {
   std::string rel;
   std::optional<Tree> previous;  // the parent snapshot's tree of this directory
-  BlobId previous_id;
+  BlobId previous_id;            // its id; set when the parent snapshot has this directory
   std::vector<Node> nodes;
   std::vector<char> skip;
   std::atomic<size_t> pending{1};  // the walker's own hold, released after listing
@@ -50,6 +50,7 @@ class FileBackup {
       : repo_(repo),
         options_(options),
         root_(std::move(root)),
+        walkers_(default_workers(), 64),
         readers_(options.read_workers ? options.read_workers : 2, 64),
         savers_(options.save_workers ? options.save_workers : default_workers(), 4) {}
 
@@ -67,7 +68,11 @@ class FileBackup {
   std::vector<std::string> warnings() const { return warnings_; }
 
  private:
+  // Walks one directory (its descriptor is closed at the end): loads its tree
+  // in the parent snapshot, then lists and compares its entries.
+  Status walk_dir(int dirfd, std::shared_ptr<DirState> state);
   Status backup_dir(int dirfd, const std::string& rel, const Tree* parent, std::shared_ptr<DirState> state);
+  bool stopped() const { return walkers_.failed() || readers_.failed() || savers_.failed(); }
   // Releases one hold on state; the last release saves its tree and releases
   // one hold on its parent.
   void complete(std::shared_ptr<DirState> state);
@@ -83,6 +88,9 @@ class FileBackup {
   Repository& repo_;
   const FileBackupOptions& options_;
   std::string root_;
+  // Subdirectories are walked in parallel (stat and tree decoding are the cost
+  // of an incremental backup), then files are read, then chunks saved.
+  WorkQueue walkers_;
   WorkQueue readers_;
   WorkQueue savers_;
   std::mutex warn_mu_;
@@ -108,9 +116,11 @@ Result<BlobId> FileBackup::run(std::optional<Tree> parent_root, const BlobId& pa
   root->previous = std::move(parent_root);
   root->previous_id = parent_root_id;
   Status walked = backup_dir(fd, "", root->previous ? &*root->previous : nullptr, root);
+  Status walkers = walkers_.wait();  // first: walkers are the readers' producers
   Status readers = readers_.wait();
   Status savers = savers_.wait();  // after readers: they are the savers' producers
   TRY_STATUS(walked);
+  TRY_STATUS(walkers);
   TRY_STATUS(readers);
   TRY_STATUS(savers);
   if (!root_done_) return Error(ErrorCode::kInternal, "the root directory's tree was never completed", root_);
@@ -119,7 +129,7 @@ Result<BlobId> FileBackup::run(std::optional<Tree> parent_root, const BlobId& pa
 
 void FileBackup::complete(std::shared_ptr<DirState> state) {
   while (state && --state->pending == 0) {
-    if (readers_.failed() || savers_.failed()) return;
+    if (stopped()) return;
     Tree tree;
     for (size_t i = 0; i < state->nodes.size(); i++)
       if (!state->skip[i]) tree.nodes.push_back(std::move(state->nodes[i]));
@@ -127,7 +137,7 @@ void FileBackup::complete(std::shared_ptr<DirState> state) {
     // encoding and hashing it again.
     Result<BlobId> id = state->previous && state->previous->nodes == tree.nodes && repo_.has_blob(state->previous_id)
                             ? Result<BlobId>(state->previous_id)
-                            : repo_.save_tree(encode_tree(tree));
+                            : repo_.save_tree(encode_tree(tree, repo_.tree_encoding()));
     if (!id.ok()) {
       readers_.fail(std::move(id).error().with_context("saving the tree of '/" + state->rel + "'"));
       return;
@@ -141,6 +151,21 @@ void FileBackup::complete(std::shared_ptr<DirState> state) {
     parent->nodes[state->index_in_parent].subtree = *id;
     state = std::move(parent);
   }
+}
+
+Status FileBackup::walk_dir(int dirfd, std::shared_ptr<DirState> state) {
+  FdCloser closer{dirfd};
+  if (stopped()) {
+    complete(state);  // releases the hold its parent took; nothing is saved once stopped
+    return ok_status();
+  }
+  if (!state->previous_id.is_zero()) {
+    // A parent tree that cannot be read only costs this directory its reuse.
+    auto bytes = repo_.load_blob(state->previous_id);
+    if (bytes.ok())
+      if (auto t = decode_tree(*bytes); t.ok()) state->previous = std::move(t).value();
+  }
+  return backup_dir(dirfd, state->rel, state->previous ? &*state->previous : nullptr, state);
 }
 
 Status FileBackup::backup_dir(int dirfd, const std::string& rel, const Tree* parent,
@@ -162,7 +187,7 @@ Status FileBackup::backup_dir(int dirfd, const std::string& rel, const Tree* par
   state->skip.assign(names.size(), 0);
   std::vector<Node>& nodes = state->nodes;
   std::vector<char>& skip = state->skip;
-  for (size_t i = 0; i < names.size() && !readers_.failed() && !savers_.failed(); i++) {
+  for (size_t i = 0; i < names.size() && !stopped(); i++) {
     const std::string& name = names[i];
     std::string child_rel = rel.empty() ? name : rel + "/" + name;
     std::string path = full(child_rel);
@@ -192,23 +217,16 @@ Status FileBackup::backup_dir(int dirfd, const std::string& rel, const Tree* par
           skip[i] = 1;
           break;
         }
-        FdCloser closer{child};
         auto child_state = std::make_shared<DirState>();
-        if (prev && prev->type == NodeType::kDir) {
-          auto bytes = repo_.load_blob(prev->subtree);
-          if (bytes.ok()) {
-            auto t = decode_tree(*bytes);
-            if (t.ok()) {
-              child_state->previous = std::move(t).value();
-              child_state->previous_id = prev->subtree;
-            }
-          }
-        }
+        if (prev && prev->type == NodeType::kDir) child_state->previous_id = prev->subtree;
+        child_state->rel = child_rel;
         child_state->parent = state;
         child_state->index_in_parent = i;
         state->pending++;
-        const Tree* child_prev = child_state->previous ? &*child_state->previous : nullptr;
-        TRY_STATUS(backup_dir(child, child_rel, child_prev, child_state));
+        // Another walker takes the subdirectory when one is free; otherwise
+        // this thread walks it (so walkers never wait on their own queue).
+        std::function<Status()> walk = [this, child, child_state] { return walk_dir(child, child_state); };
+        if (!walkers_.try_submit(walk)) TRY_STATUS(walk());
         break;
       }
       case NodeType::kSymlink: {
@@ -240,8 +258,7 @@ Status FileBackup::backup_dir(int dirfd, const std::string& rel, const Tree* par
         state->pending++;
         bool queued = readers_.submit([this, path, state, i]() -> Status {
           bool skipped = false;
-          Status s = readers_.failed() || savers_.failed() ? ok_status()
-                                                           : read_file(path, state->nodes[i], skipped);
+          Status s = stopped() ? ok_status() : read_file(path, state->nodes[i], skipped);
           if (skipped) state->skip[i] = 1;
           complete(state);
           return s;

@@ -23,10 +23,15 @@ bool node_from_stat(const struct stat& st, Node& n) {
   n.gid = st.st_gid;
   n.mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
   n.ctime_ns = int64_t(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
-  n.inode = st.st_ino;
-  n.device = st.st_dev;
-  n.links = uint32_t(st.st_nlink);
-  if (n.type == NodeType::kFile) n.size = uint64_t(st.st_size);
+  // Identity and size are kept (and encoded, repo/tree.cpp) for files only:
+  // a field set here but not stored would make every re-read node differ
+  // from its parent snapshot's, so unchanged directories would be re-encoded.
+  if (n.type == NodeType::kFile) {
+    n.size = uint64_t(st.st_size);
+    n.inode = st.st_ino;
+    n.device = st.st_dev;
+    n.links = uint32_t(st.st_nlink);
+  }
   if (n.type == NodeType::kCharDevice || n.type == NodeType::kBlockDevice) n.rdev = st.st_rdev;
   return true;
 }

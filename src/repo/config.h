@@ -16,9 +16,10 @@
 namespace stowage {
 
 // 2: adds the Object Lock policy ("object_lock"), tombstones/ and retention/.
-// Version 1 repositories stay readable and are written to as version 1
-// (their config is never rewritten); new repositories are version 2.
-inline constexpr int kRepositoryFormatVersion = 2;
+// 3: tree blobs in the binary encoding (repo/tree.h).
+// Older repositories stay readable and are written to in their own version
+// (their config is never rewritten); new repositories are version 3.
+inline constexpr int kRepositoryFormatVersion = 3;
 
 // A repository on an S3 bucket with Object Lock: every object is written with
 // a retain-until date and kept locked while any snapshot that may need it is

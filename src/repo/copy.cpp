@@ -26,6 +26,14 @@ Result<CopyReport> copy_snapshots(Repository& source, Repository& target, const 
                  "the target repository does not share this repository's keys, so its chunk ids differ",
                  target.store().describe(),
                  "create the target with 'stowage repo init --copy-keys-from SOURCE' (a one-time step)");
+  if (source.tree_encoding() != target.tree_encoding() && target.tree_encoding() == TreeEncoding::kJson)
+    return Error(ErrorCode::kUnsupported,
+                 "the target repository is format version " + std::to_string(target.config().version) +
+                     ", which stores trees as JSON; this repository (version " +
+                     std::to_string(source.config().version) +
+                     ") stores binary trees, which the stowage releases that write that version cannot read",
+                 target.store().describe(),
+                 "copy into a repository created by this stowage ('stowage repo init --copy-keys-from SOURCE')");
   auto lock = TRY(RepoLock::acquire(target, false));
   CopyReport report;
   auto existing = TRY(target.list_snapshots());

@@ -65,6 +65,7 @@ Status Repository::init(ObjectStore& store, std::string_view password, const Ini
   config.pack_size = options.pack_size;
   config.compression_level = options.compression_level;
   config.lock = options.lock;
+  config.version = options.format_version;
   if (config.lock.enabled() && (config.lock.period_seconds <= 0 || config.lock.margin_seconds <= 0))
     return Error(ErrorCode::kInvalidArgument, "an Object Lock policy needs a positive period and margin", "config",
                  "pass e.g. --lock-period 30d --lock-margin 7d");
@@ -73,10 +74,11 @@ Status Repository::init(ObjectStore& store, std::string_view password, const Ini
 }
 
 Status Repository::init_sharing_keys(ObjectStore& store, std::string_view password, const Repository& source,
-                                     const crypto::ScryptParams& kdf, const LockPolicy& lock) {
+                                     const crypto::ScryptParams& kdf, const LockPolicy& lock, int format_version) {
   // The lock policy belongs to the bucket a repository lives on, not to its
-  // keys: the source's is not inherited.
+  // keys: the source's is not inherited, nor is its format version.
   RepoConfig config = source.config_;
+  config.version = format_version;
   config.lock = lock;
   TRY_STATUS(check_lock_support(store, config.lock));
   return write_new(store, password, source.key_, config, kdf);
@@ -90,7 +92,10 @@ Status Repository::write_new(ObjectStore& store, std::string_view password, cons
                  "use it as it is, or choose another location");
   if (existing.error().code() != ErrorCode::kNotFound) return std::move(existing).error();
   if (password.empty()) return Error(ErrorCode::kInvalidArgument, "the repository password is empty");
-  config.version = kRepositoryFormatVersion;
+  if (config.version < 2 || config.version > kRepositoryFormatVersion)
+    return Error(ErrorCode::kInvalidArgument,
+                 "repository format version " + std::to_string(config.version) + " cannot be created", "config",
+                 "choose a version from 2 to " + std::to_string(kRepositoryFormatVersion));
   config.id = hex_encode(crypto::random_bytes(16));
   config.created = format_time_utc(now_unix());
   Bytes encoded = encode_config(config, key);

@@ -17,6 +17,7 @@
 #include "repo/index.h"
 #include "repo/keys.h"
 #include "repo/snapshot.h"
+#include "repo/tree.h"
 #include "store/object_store.h"
 #include "util/work_queue.h"
 
@@ -29,6 +30,9 @@ struct InitOptions {
   uint32_t pack_size = 32 * 1024 * 1024;
   int compression_level = 1;
   LockPolicy lock;  // enabled: the store must have Object Lock (checked)
+  // An older format (2 or later) for a repository that stowage releases
+  // writing that version must also use; it lacks what came after (docs).
+  int format_version = kRepositoryFormatVersion;
 };
 
 // What a removal did on a repository whose objects may be locked.
@@ -53,7 +57,8 @@ class Repository {
   // copied between the two by sending only the blobs the target lacks. The
   // lock policy is the target's own (the bucket's), none by default.
   static Status init_sharing_keys(ObjectStore& store, std::string_view password, const Repository& source,
-                                  const crypto::ScryptParams& kdf, const LockPolicy& lock = {});
+                                  const crypto::ScryptParams& kdf, const LockPolicy& lock = {},
+                                  int format_version = kRepositoryFormatVersion);
   // Opens with a password: checks the format version, finds a key slot that
   // opens, verifies the config, and loads the index.
   static Result<std::unique_ptr<Repository>> open(std::shared_ptr<ObjectStore> store, std::string_view password);
@@ -61,6 +66,8 @@ class Repository {
 
   ObjectStore& store() { return *store_; }
   const RepoConfig& config() const { return config_; }
+  // How this repository's version stores new tree blobs.
+  TreeEncoding tree_encoding() const { return tree_encoding_for_version(config_.version); }
   const FastCdc& chunker() const { return *chunker_; }
   const Index& index() const { return index_; }
   const WriteStats& write_stats() const { return stats_; }

@@ -1,6 +1,8 @@
 // Tree blobs: one per directory of a file snapshot, listing its entries with
-// their metadata and content (data blob ids) or subtree id. Stored as JSON in
-// tree packs; names that are not valid UTF-8 are stored base64-encoded.
+// their metadata and content (data blob ids) or subtree id. Repository format
+// 3 stores them in a binary encoding ("STWTREE1", decoded without a parse
+// tree); formats 1 and 2 store JSON (names that are not valid UTF-8
+// base64-encoded). The decoder reads both, whatever the repository's version.
 #pragma once
 
 #include <cstdint>
@@ -42,8 +44,13 @@ struct Tree {
   std::vector<Node> nodes;  // sorted by name
 };
 
-Bytes encode_tree(const Tree& tree);
-// Rejects names that could escape a restore target ("", ".", "..", "/").
+enum class TreeEncoding { kJson, kBinary };
+// The encoding a repository of the given format version writes.
+TreeEncoding tree_encoding_for_version(int repository_version);
+
+Bytes encode_tree(const Tree& tree, TreeEncoding encoding);
+// Either encoding. Rejects names that could escape a restore target ("", ".",
+// "..", "/"), unsorted or repeated names, and truncated or trailing bytes.
 Result<Tree> decode_tree(ByteView data);
 
 // True when name is a single safe path component.

@@ -30,6 +30,14 @@ bool WorkQueue::submit(std::function<Status()> task) {
   return true;
 }
 
+bool WorkQueue::try_submit(const std::function<Status()>& task) {
+  std::lock_guard lock(mu_);
+  if (failed_ || queue_.size() >= max_queued_) return false;
+  queue_.push_back(task);
+  has_work_.notify_one();
+  return true;
+}
+
 void WorkQueue::fail(Error error) {
   std::lock_guard lock(mu_);
   if (!first_error_) first_error_ = std::move(error);

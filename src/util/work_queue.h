@@ -27,6 +27,10 @@ class WorkQueue {
 
   // Returns false (and drops the task) once the queue has failed.
   bool submit(std::function<Status()> task);
+  // Queues a copy of task only if there is room and the queue has not failed;
+  // never blocks. Tasks that submit more tasks to their own queue use this and
+  // run the task themselves when it returns false, so they cannot deadlock.
+  bool try_submit(const std::function<Status()>& task);
   // Waits until every submitted task finished; returns the first error.
   Status wait();
   bool failed() const { return failed_.load(); }

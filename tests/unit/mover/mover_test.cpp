@@ -190,7 +190,7 @@ TEST_F(MoverTest, HostileTreeWithTraversalNameIsRefused) {
   n.name = "..";
   n.type = NodeType::kFile;
   evil.nodes.push_back(n);
-  auto root = repo_->save_tree(encode_tree(evil));
+  auto root = repo_->save_tree(encode_tree(evil, repo_->tree_encoding()));
   ASSERT_TRUE(root.ok());
   ASSERT_TRUE(repo_->flush().ok());
   Snapshot s;

@@ -81,7 +81,7 @@ TEST(ObjectLock, EveryObjectIsWrittenLockedAndTheConfigRecordsThePolicy) {
   ASSERT_TRUE(Repository::init(*store, "pw", locked_options()).ok());
   auto repo = Repository::open(store, "pw");
   ASSERT_TRUE(repo.ok()) << repo.error().to_string();
-  EXPECT_EQ((*repo)->config().version, 2);
+  EXPECT_EQ((*repo)->config().version, kRepositoryFormatVersion);
   EXPECT_EQ((*repo)->config().lock.mode, RetentionMode::kCompliance);
   EXPECT_EQ((*repo)->config().lock.period_seconds, 30 * kDay);
   auto snap = backup_text(**repo, text(300000, 1), "one");

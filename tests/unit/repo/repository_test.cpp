@@ -40,13 +40,14 @@ TEST(Repository, NewerFormatVersionIsRefusedWithBothVersionsNamed) {
   auto store = std::make_shared<MemoryStore>();
   ASSERT_NE(make_repo(store), nullptr);
   std::string config(as_string(*store->get("config")));
-  config.replace(config.find("\"version\": 2"), 12, "\"version\": 7");
+  const std::string current = "\"version\": " + std::to_string(kRepositoryFormatVersion);
+  config.replace(config.find(current), current.size(), "\"version\": 7");
   store->overwrite_object("config", as_bytes(config));
   auto r = Repository::open(store, "pw");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), ErrorCode::kUnsupported);
   EXPECT_NE(r.error().message().find("version 7"), std::string::npos);
-  EXPECT_NE(r.error().message().find("(2)"), std::string::npos);
+  EXPECT_NE(r.error().message().find("(" + std::to_string(kRepositoryFormatVersion) + ")"), std::string::npos);
 }
 
 TEST(Repository, TamperedConfigIsDetected) {
