@@ -407,6 +407,11 @@ int cmd_create(const Globals& g, const CreateArgs& a) {
       return kExitUsage;
     }
   }
+  // A file backup lists the tree while the repository opens (DirPrefetch).
+  char resolved[PATH_MAX];
+  const std::string source = !a.path.empty() && realpath(a.path.c_str(), resolved) ? resolved : a.path;
+  std::unique_ptr<DirPrefetch> prefetch;
+  if (!a.path.empty()) prefetch = std::make_unique<DirPrefetch>(source);
   auto repo = open_repo(g);
   if (!repo.ok()) return report(repo.error());
   auto lock = RepoLock::acquire(**repo, false);
@@ -416,11 +421,11 @@ int cmd_create(const Globals& g, const CreateArgs& a) {
   Result<Snapshot> snap = Error(ErrorCode::kInternal, "no snapshot");
   std::optional<engine::ReplicatedBackupResult> replicated;
   if (!a.path.empty()) {
-    char resolved[PATH_MAX];
-    std::string source = realpath(a.path.c_str(), resolved) ? resolved : a.path;
     auto parent = find_parent(**repo, a, SnapshotKind::kFiles, source);
     if (!parent.ok()) return report(parent.error());
+    prefetch->stop();
     FileBackupOptions o;
+    o.prefetch = prefetch.get();
     o.tags = a.tags;
     o.parent = *parent;
     o.save_workers = g.workers;

@@ -136,6 +136,7 @@ void FileBackup::complete(std::shared_ptr<DirState> state) {
   while (state && --state->pending == 0) {
     if (stopped()) return;
     Tree tree;
+    tree.nodes.reserve(state->nodes.size());
     for (size_t i = 0; i < state->nodes.size(); i++)
       if (!state->skip[i]) tree.nodes.push_back(std::move(state->nodes[i]));
     // An unchanged directory reuses the parent snapshot's tree blob without
@@ -175,8 +176,12 @@ Status FileBackup::walk_dir(int dirfd, std::shared_ptr<DirState> state) {
 
 Status FileBackup::backup_dir(int dirfd, const std::string& rel, const Tree* parent,
                               std::shared_ptr<DirState> state) {
+  std::optional<DirListing> listing;
+  if (struct stat self; options_.prefetch && fstat(dirfd, &self) == 0) listing = options_.prefetch->take(rel, self);
   std::vector<std::string> names;
-  {
+  if (listing) {
+    names = std::move(listing->names);
+  } else {
     int dup_fd = dup(dirfd);
     DIR* d = dup_fd >= 0 ? fdopendir(dup_fd) : nullptr;
     if (!d) return Error(ErrorCode::kIo, std::string("cannot list directory: ") + strerror(errno), full(rel));
@@ -184,8 +189,8 @@ Status FileBackup::backup_dir(int dirfd, const std::string& rel, const Tree* par
       if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) names.push_back(e->d_name);
     }
     closedir(d);
+    std::sort(names.begin(), names.end());
   }
-  std::sort(names.begin(), names.end());
   dirs_++;
   state->rel = rel;
   state->nodes.resize(names.size());
@@ -214,37 +219,47 @@ Status FileBackup::backup_dir(int dirfd, const std::string& rel, const Tree* par
   };
   for (size_t i = 0; i < names.size() && !stopped(); i++) {
     const std::string& name = names[i];
-    std::string child_rel = rel.empty() ? name : rel + "/" + name;
-    std::string path = full(child_rel);
+    // Built only when needed: an unchanged file needs neither.
+    auto child_rel = [&] { return rel.empty() ? name : rel + "/" + name; };
+    auto path = [&] { return full(child_rel()); };
     Node& node = nodes[i];
     node.name = name;
     struct stat st;
-    if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno != ENOENT) warn("cannot stat " + path + ": " + strerror(errno));
+    int stat_error = 0;
+    if (listing) {
+      st = listing->stats[i];
+      stat_error = listing->errors[i];
+    } else if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      stat_error = errno;
+    }
+    if (stat_error) {
+      if (stat_error != ENOENT) warn("cannot stat " + path() + ": " + strerror(stat_error));
       skip[i] = 1;
       continue;
     }
     if (!node_from_stat(st, node)) {
-      warn("unsupported file type, skipped: " + path);
+      warn("unsupported file type, skipped: " + path());
       skip[i] = 1;
       continue;
     }
-    // Regular files read their attributes through the open descriptor in the
-    // reader (or reuse the parent's when unchanged: ctime covers xattrs).
-    if (node.type != NodeType::kFile)
-      if (Status x = read_xattrs(path, node.xattrs); !x.ok()) warn(x.error().to_string());
+    // Files and directories read their attributes through their open
+    // descriptor (files in the reader, or they reuse the parent's when
+    // unchanged: ctime covers xattrs); the others through their path.
+    if (node.type != NodeType::kFile && node.type != NodeType::kDir)
+      if (Status x = read_xattrs(path(), node.xattrs); !x.ok()) warn(x.error().to_string());
     const Node* prev = find_node(parent, name);
     switch (node.type) {
       case NodeType::kDir: {
         int child = openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (child < 0) {
-          warn("cannot open directory " + path + ": " + strerror(errno));
+          warn("cannot open directory " + path() + ": " + strerror(errno));
           skip[i] = 1;
           break;
         }
+        if (Status x = read_xattrs_fd(child, path(), node.xattrs); !x.ok()) warn(x.error().to_string());
         auto child_state = std::make_shared<DirState>();
         if (prev && prev->type == NodeType::kDir) child_state->previous_id = prev->subtree;
-        child_state->rel = child_rel;
+        child_state->rel = child_rel();
         child_state->parent = state;
         child_state->index_in_parent = i;
         state->pending++;
@@ -258,7 +273,7 @@ Status FileBackup::backup_dir(int dirfd, const std::string& rel, const Tree* par
         char buf[PATH_MAX + 1];
         ssize_t n = readlinkat(dirfd, name.c_str(), buf, PATH_MAX);
         if (n < 0) {
-          warn("cannot read symlink " + path + ": " + strerror(errno));
+          warn("cannot read symlink " + path() + ": " + strerror(errno));
           skip[i] = 1;
         } else {
           node.link_target.assign(buf, size_t(n));
@@ -280,7 +295,7 @@ Status FileBackup::backup_dir(int dirfd, const std::string& rel, const Tree* par
           }
           break;
         }
-        batch.emplace_back(i, std::move(path));
+        batch.emplace_back(i, path());
         batch_bytes += node.size;
         if (batch.size() >= kBatchFiles || batch_bytes >= kBatchBytes) flush_batch();
         break;

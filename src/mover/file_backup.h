@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "mover/dir_prefetch.h"
 #include "repo/repository.h"
 #include "util/progress.h"
 
@@ -22,6 +23,9 @@ struct FileBackupOptions {
   // Count files and bytes in a second walk beside the backup, for a percent
   // and an ETA (worth it only when someone watches the progress).
   bool scan_totals = false;
+  // Listings made ahead of the walk (the CLI lists while the repository
+  // opens); stopped before the backup starts. Null: the walk lists everything.
+  DirPrefetch* prefetch = nullptr;
 };
 
 Result<Snapshot> backup_files(Repository& repo, const std::string& path, const FileBackupOptions& options);

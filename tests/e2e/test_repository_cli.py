@@ -48,6 +48,43 @@ def test_incremental_reads_only_changes_and_every_snapshot_restores(fs_repo, tmp
     assert diff == b""
 
 
+def test_format_2_repository_keeps_json_trees_and_copies_only_into_newer(binary, tmp_path):
+    """repo init --format-version 2 makes a repository older releases read: it
+    stays version 2 through backups; copies from it into a version 3
+    repository work and serve as parents there; copies from version 3 into it
+    are refused, naming the versions, and write no snapshot."""
+    from conftest import Stowage, base_env
+    env = base_env()
+    src = make_tree(str(tmp_path / "src"), files=600)
+    old = Stowage(binary, f"file://{tmp_path}/v2", env)
+    old.run("repo", "init", "--kdf-n", "1024", "--format-version", "2")
+    first = json.loads(old.run("-o", "json", "snapshot", "create", src).stdout)
+    again = json.loads(old.run("-o", "json", "snapshot", "create", src).stdout)
+    assert again["summary"]["files_unchanged"] == again["summary"]["files"] > 600
+    assert json.loads((tmp_path / "v2" / "config").read_text())["version"] == 2
+    refused = old.run("repo", "init", "--format-version", "9", check=False)
+    assert refused.returncode != 0
+
+    both = dict(env, STOWAGE_FROM_PASSWORD=env["STOWAGE_PASSWORD"], STOWAGE_TO_PASSWORD=env["STOWAGE_PASSWORD"])
+    new = Stowage(binary, f"file://{tmp_path}/v3", both)
+    new.run("repo", "init", "--kdf-n", "1024", "--copy-keys-from", old.repo)
+    assert json.loads((tmp_path / "v3" / "config").read_text())["version"] == 3
+    Stowage(binary, old.repo, both).run("snapshot", "copy", first["id"], "--to", new.repo)
+    copied = json.loads(new.run("-o", "json", "snapshot", "list").stdout)
+    assert len(copied) == 1
+    (tmp_path / "src" / "added.txt").write_text("new in the version 3 repository\n")
+    third = json.loads(new.run("-o", "json", "snapshot", "create", src, "--parent", copied[0]["id"]).stdout)
+    assert third["summary"]["files_unchanged"] == third["summary"]["files"] - 1
+    new.run("snapshot", "restore", third["id"], "-t", tmp_path / "dst")
+    assert_same_tree(src, str(tmp_path / "dst"))
+
+    back = new.run("snapshot", "copy", third["id"], "--to", old.repo, check=False)
+    assert back.returncode != 0
+    assert b"format version 2" in back.stderr and b"binary trees" in back.stderr, back.stderr
+    assert len(json.loads(old.run("-o", "json", "snapshot", "list").stdout)) == 2
+    assert old.run("repo", "check", "--read-data").returncode == 0
+
+
 def test_block_image_with_and_without_changed_extents(fs_repo, tmp_path):
     """A 2 GiB ext4 image, 1% changed, backed up with and without an extent list."""
     image = tmp_path / "disk.img"
