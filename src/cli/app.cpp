@@ -836,7 +836,8 @@ int cmd_forget(const Globals& g, ForgetArgs& a) {
 int run(int argc, char** argv) {
   CLI::App app{"stowage: backups of Kubernetes applications and their volumes, and of directories, block devices and streams"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "stowage 0.1.0 (repository format 2)");
+  app.set_version_flag("--version",
+                       "stowage 0.1.0 (repository format " + std::to_string(kRepositoryFormatVersion) + ")");
   Globals g;
   app.add_option("-r,--repo", g.repo_url, "repository URL: file:///path or s3://bucket/prefix?endpoint=…")
       ->envname("STOWAGE_REPOSITORY");
