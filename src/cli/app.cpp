@@ -185,7 +185,8 @@ int cmd_init(const Globals& g, const InitArgs& a) {
   if (!a.copy_keys_from.empty()) {
     auto source = open_other_repo(g, a.copy_keys_from, "STOWAGE_FROM_PASSWORD", a.from_password_file);
     if (!source.ok()) return report(std::move(source).error().with_context("opening the repository to copy keys from"));
-    if (Status s = Repository::init_sharing_keys(**store, *pw, **source, o.kdf, o.lock, o.format_version); !s.ok()) return report(s.error());
+    Status s = Repository::init_sharing_keys(**store, *pw, **source, o.kdf, o.lock, o.format_version);
+    if (!s.ok()) return report(s.error());
   } else if (Status s = Repository::init(**store, *pw, o); !s.ok()) {
     return report(s.error());
   }
