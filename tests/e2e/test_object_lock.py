@@ -247,3 +247,28 @@ def test_restricted_backup_identity_backs_up_but_cannot_delete_or_overwrite(bina
     # No lock object was left behind by the restricted identity.
     assert not [k for k in versions(env, bucket) if k.startswith("repo/locks/") and versions(env, bucket)[k]
                 and not versions(env, bucket)[k][-1][1]]
+
+
+def test_copy_target_created_with_copy_keys_from_keeps_its_own_object_lock(binary, env, tmp_path):
+    """repo init --copy-keys-from with --object-lock makes a locked copy
+    target (the lock is the target bucket's, not inherited): its config and
+    the packs a copy writes are locked."""
+    source = Stowage(binary, f"file://{tmp_path}/source", env)
+    source.run("repo", "init", "--kdf-n", "1024")
+    src = make_tree(str(tmp_path / "src"), files=50)
+    snap = json.loads(source.run("-o", "json", "snapshot", "create", src).stdout)
+    bucket = make_lock_bucket(env)
+    both = dict(env, STOWAGE_FROM_PASSWORD=env["STOWAGE_PASSWORD"], STOWAGE_TO_PASSWORD=env["STOWAGE_PASSWORD"])
+    target = Stowage(binary, url(env, bucket), both)
+    init = json.loads(target.run("-o", "json", "repo", "init", "--kdf-n", "1024", "--copy-keys-from", source.repo,
+                                 "--object-lock", "GOVERNANCE", "--lock-period", "60s").stdout)
+    assert init["object_lock"]["mode"] == "GOVERNANCE", init
+    Stowage(binary, source.repo, both).run("snapshot", "copy", snap["id"], "--to", target.repo)
+    code, body = s3(env, "GET", f"{bucket}/repo/config?retention=")
+    assert code == 200 and "GOVERNANCE" in body, body
+    packs = [k for k in versions(env, bucket) if k.startswith("repo/data/")]
+    assert packs
+    code, body = s3(env, "GET", f"{bucket}/{packs[0]}?retention=")
+    assert code == 200 and "GOVERNANCE" in body, body
+    target.run("snapshot", "restore", "latest", "-t", tmp_path / "dst")
+    assert_same_tree(src, str(tmp_path / "dst"))
