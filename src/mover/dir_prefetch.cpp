@@ -10,6 +10,20 @@
 
 namespace stowage {
 
+bool list_directory(int dirfd, std::vector<std::string>& names) {
+  int fd = dup(dirfd);
+  DIR* d = fd >= 0 ? fdopendir(fd) : nullptr;
+  if (!d) {
+    if (fd >= 0) close(fd);
+    return false;
+  }
+  while (struct dirent* e = readdir(d))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) names.push_back(e->d_name);
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  return true;
+}
+
 DirPrefetch::DirPrefetch(std::string root, size_t max_entries)
     : root_(std::move(root)), max_entries_(max_entries), thread_([this] { run(); }) {}
 
@@ -54,30 +68,25 @@ void DirPrefetch::run() {
     todo.pop_back();
     int fd = rel.empty() ? dup(root_fd) : openat(root_fd, rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) continue;
-    struct stat self;
-    DIR* d = fstat(fd, &self) == 0 ? fdopendir(fd) : nullptr;
-    if (!d) {
+    Entry entry{};
+    DirListing& l = entry.listing;
+    if (fstat(fd, &entry.self) != 0 || !list_directory(fd, l.names)) {
       close(fd);
       continue;
     }
-    Entry entry{self, {}};
-    DirListing& l = entry.listing;
-    while (struct dirent* e = readdir(d))
-      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) l.names.push_back(e->d_name);
-    std::sort(l.names.begin(), l.names.end());
     entries += l.names.size();
     if (entries > max_entries_) {
-      closedir(d);
+      close(fd);
       break;  // a partial listing is never kept
     }
     l.stats.resize(l.names.size());
     l.errors.assign(l.names.size(), 0);
     std::vector<std::string> subdirs;
     for (size_t i = 0; i < l.names.size() && !stop_; i++) {
-      if (fstatat(dirfd(d), l.names[i].c_str(), &l.stats[i], AT_SYMLINK_NOFOLLOW) != 0) l.errors[i] = errno;
+      if (fstatat(fd, l.names[i].c_str(), &l.stats[i], AT_SYMLINK_NOFOLLOW) != 0) l.errors[i] = errno;
       else if (S_ISDIR(l.stats[i].st_mode)) subdirs.push_back(rel.empty() ? l.names[i] : rel + "/" + l.names[i]);
     }
-    closedir(d);
+    close(fd);
     if (stop_) break;
     // Reversed so that the first name is walked next.
     todo.insert(todo.end(), subdirs.rbegin(), subdirs.rend());

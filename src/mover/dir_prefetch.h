@@ -5,8 +5,8 @@
 // backup's walk takes a directory's listing from here when there is one and
 // the directory it opened is still the one listed, unchanged (device, inode,
 // mtime and ctime: adding, removing or renaming an entry changes them), and
-// lists the directory itself otherwise. Bounded: only complete listings are kept, the walk stops
-// after max_entries entries, and stop() ends it at once.
+// lists the directory itself otherwise. Bounded: only complete listings are
+// kept, the walk stops after max_entries entries, and stop() ends it at once.
 #pragma once
 
 #include <sys/stat.h>
@@ -20,6 +20,10 @@
 #include <vector>
 
 namespace stowage {
+
+// The names in the open directory dirfd (left open), without "." and "..",
+// sorted; false, with errno set, when it cannot be listed.
+bool list_directory(int dirfd, std::vector<std::string>& names);
 
 struct DirListing {
   std::vector<std::string> names;  // sorted

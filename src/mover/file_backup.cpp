@@ -1,6 +1,5 @@
 #include "mover/file_backup.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -76,7 +75,8 @@ class FileBackup {
   // Walks one directory (its descriptor is closed at the end): loads its tree
   // in the parent snapshot, then lists and compares its entries.
   Status walk_dir(int dirfd, std::shared_ptr<DirState> state);
-  Status backup_dir(int dirfd, const std::string& rel, const Tree* parent, std::shared_ptr<DirState> state);
+  // Lists and compares one directory's entries against state->previous.
+  Status backup_dir(int dirfd, std::shared_ptr<DirState> state);
   bool stopped() const { return walkers_.failed() || readers_.failed() || savers_.failed(); }
   // Releases one hold on state; the last release saves its tree and releases
   // one hold on its parent.
@@ -120,7 +120,7 @@ Result<BlobId> FileBackup::run(std::optional<Tree> parent_root, const BlobId& pa
   auto root = std::make_shared<DirState>();
   root->previous = std::move(parent_root);
   root->previous_id = parent_root_id;
-  Status walked = backup_dir(fd, "", root->previous ? &*root->previous : nullptr, root);
+  Status walked = backup_dir(fd, root);
   Status walkers = walkers_.wait();  // first: walkers are the readers' producers
   Status readers = readers_.wait();
   Status savers = savers_.wait();  // after readers: they are the savers' producers
@@ -171,28 +171,19 @@ Status FileBackup::walk_dir(int dirfd, std::shared_ptr<DirState> state) {
     if (bytes.ok())
       if (auto t = decode_tree(*bytes); t.ok()) state->previous = std::move(t).value();
   }
-  return backup_dir(dirfd, state->rel, state->previous ? &*state->previous : nullptr, state);
+  return backup_dir(dirfd, state);
 }
 
-Status FileBackup::backup_dir(int dirfd, const std::string& rel, const Tree* parent,
-                              std::shared_ptr<DirState> state) {
+Status FileBackup::backup_dir(int dirfd, std::shared_ptr<DirState> state) {
+  const std::string& rel = state->rel;
+  const Tree* parent = state->previous ? &*state->previous : nullptr;
   std::optional<DirListing> listing;
   if (struct stat self; options_.prefetch && fstat(dirfd, &self) == 0) listing = options_.prefetch->take(rel, self);
   std::vector<std::string> names;
-  if (listing) {
-    names = std::move(listing->names);
-  } else {
-    int dup_fd = dup(dirfd);
-    DIR* d = dup_fd >= 0 ? fdopendir(dup_fd) : nullptr;
-    if (!d) return Error(ErrorCode::kIo, std::string("cannot list directory: ") + strerror(errno), full(rel));
-    while (struct dirent* e = readdir(d)) {
-      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) names.push_back(e->d_name);
-    }
-    closedir(d);
-    std::sort(names.begin(), names.end());
-  }
+  if (listing) names = std::move(listing->names);
+  else if (!list_directory(dirfd, names))
+    return Error(ErrorCode::kIo, std::string("cannot list directory: ") + strerror(errno), full(rel));
   dirs_++;
-  state->rel = rel;
   state->nodes.resize(names.size());
   state->skip.assign(names.size(), 0);
   std::vector<Node>& nodes = state->nodes;

@@ -26,7 +26,7 @@ Result<CopyReport> copy_snapshots(Repository& source, Repository& target, const 
                  "the target repository does not share this repository's keys, so its chunk ids differ",
                  target.store().describe(),
                  "create the target with 'stowage repo init --copy-keys-from SOURCE' (a one-time step)");
-  if (source.tree_encoding() != target.tree_encoding() && target.tree_encoding() == TreeEncoding::kJson)
+  if (source.tree_encoding() == TreeEncoding::kBinary && target.tree_encoding() == TreeEncoding::kJson)
     return Error(ErrorCode::kUnsupported,
                  "the target repository is format version " + std::to_string(target.config().version) +
                      ", which stores trees as JSON; this repository (version " +
