@@ -33,10 +33,18 @@ Result<PackEntry> decode_entry(const uint8_t* p) {
 
 void PackBuilder::add(BlobType type, const BlobId& id, ByteView payload, uint32_t raw_length,
                       Compression compression) {
-  PackEntry e{type, id, uint32_t(data_.size()), 0, raw_length, compression};
+  PackEntry e{type, id, uint32_t(size()), 0, raw_length, compression};
+  size_t before = data_.size();
   aead_.seal(payload, id.bytes, data_);
-  e.length = uint32_t(data_.size() - e.offset);
+  e.length = uint32_t(data_.size() - before);
   entries_.push_back(e);
+}
+
+Bytes PackBuilder::take() {
+  taken_ += data_.size();
+  Bytes out = std::move(data_);
+  data_.clear();
+  return out;
 }
 
 Bytes PackBuilder::finish(std::vector<PackEntry>& entries) {
@@ -49,6 +57,7 @@ Bytes PackBuilder::finish(std::vector<PackEntry>& entries) {
   data_.insert(data_.end(), kPackMagic, kPackMagic + 8);
   entries = std::move(entries_);
   entries_.clear();
+  taken_ = 0;
   Bytes out = std::move(data_);
   data_.clear();
   return out;

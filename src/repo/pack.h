@@ -42,15 +42,24 @@ class PackBuilder {
   void reserve(size_t bytes) { data_.reserve(bytes); }
   // payload is the (possibly compressed) plaintext of the blob.
   void add(BlobType type, const BlobId& id, ByteView payload, uint32_t raw_length, Compression compression);
-  size_t size() const { return data_.size(); }
+  // Bytes of the pack so far, taken or not.
+  size_t size() const { return taken_ + data_.size(); }
+  // Bytes added since the last take().
+  size_t buffered() const { return data_.size(); }
+  // Hands over the bytes added since the last take(), for a caller that
+  // writes the pack out as it grows; offsets keep counting from the pack's
+  // start, and finish() then returns only the rest.
+  Bytes take();
   size_t count() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
-  // Appends the trailer and returns the pack bytes; the builder is then empty.
+  // Appends the trailer and returns the pack bytes (those not taken); the
+  // builder is then empty.
   Bytes finish(std::vector<PackEntry>& entries);
 
  private:
   const crypto::Aead& aead_;
   Bytes data_;
+  size_t taken_ = 0;
   std::vector<PackEntry> entries_;
 };
 

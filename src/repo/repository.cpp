@@ -13,10 +13,27 @@
 
 namespace stowage {
 
+// A streamed pack goes to the store in pieces of this size as it grows, so
+// that little is left to write (and fsync) when it is full.
+constexpr size_t kStreamStep = 4 << 20;
+
 struct Repository::OpenPack {
   explicit OpenPack(const crypto::Aead& aead) : builder(aead) {}
   PackBuilder builder;
   std::vector<BlobId> ids;  // pending ids held by this pack
+  // Streamed packs only: the pieces taken from the builder go to the writer
+  // in order, under stream_mu, and into the digest that names the pack.
+  std::unique_ptr<ObjectWriter> writer;
+  crypto::Sha256Stream digest;
+  std::mutex stream_mu;
+  Status stream_status;  // the first failure, reported by every later piece
+
+  Status stream(ByteView piece) {
+    if (!stream_status.ok()) return stream_status;
+    digest.update(piece);
+    stream_status = writer->append(piece);
+    return stream_status;
+  }
 };
 
 Repository::Repository(std::shared_ptr<ObjectStore> store, RepoConfig config, MasterKey key, std::string key_slot)
@@ -171,13 +188,19 @@ Result<bool> Repository::save_blob(BlobType type, const BlobId& id, ByteView pla
   Compression method = config_.compression_level > 0 ? compress(plaintext, config_.compression_level, compressed)
                                                      : Compression::kNone;
   ByteView payload = method == Compression::kNone ? plaintext : ByteView(compressed);
-  std::unique_ptr<OpenPack> full;
+  std::shared_ptr<OpenPack> full, streamed;
+  Bytes piece;
+  std::unique_lock<std::mutex> stream_lock;
   {
     std::lock_guard lock(mu_);
     auto& open = open_[int(type)];
     if (!open) {
-      open = std::make_unique<OpenPack>(aead_);
-      open->builder.reserve(config_.pack_size + kMaxBlobSize / 8 + (1 << 20));
+      auto created = new_pack();
+      if (!created.ok()) {
+        pending_.erase(id);
+        return std::move(created).error();
+      }
+      open = std::move(created).value();
     }
     size_t before = open->builder.size();
     open->builder.add(type, id, payload, uint32_t(plaintext.size()), method);
@@ -185,15 +208,30 @@ Result<bool> Repository::save_blob(BlobType type, const BlobId& id, ByteView pla
     stats_.blobs_new++;
     stats_.bytes_new += plaintext.size();
     stats_.bytes_stored_new += open->builder.size() - before;
-    if (open->builder.size() >= config_.pack_size) full = std::move(open);
+    if (open->builder.size() >= config_.pack_size) {
+      full = std::move(open);
+    } else if (open->writer && open->builder.buffered() >= kStreamStep) {
+      piece = open->builder.take();
+      open->builder.reserve(2 * kStreamStep);
+      streamed = open;
+      // Taken while mu_ is held, so pieces reach the writer in pack order.
+      stream_lock = std::unique_lock(open->stream_mu);
+    }
   }
+  if (streamed) TRY_STATUS(streamed->stream(piece));
   if (full) TRY_STATUS(submit_upload(std::move(full)));
   return true;
 }
 
-Status Repository::submit_upload(std::unique_ptr<OpenPack> pack) {
-  std::shared_ptr<OpenPack> shared(std::move(pack));
-  if (uploads_->submit([this, shared]() -> Status { return upload_pack(*shared); })) return ok_status();
+Result<std::shared_ptr<Repository::OpenPack>> Repository::new_pack() {
+  auto pack = std::make_shared<OpenPack>(aead_);
+  if (!new_object_retention().active()) pack->writer = TRY(store_->open_writer());
+  pack->builder.reserve(pack->writer ? 2 * kStreamStep : config_.pack_size + kMaxBlobSize / 8 + (1 << 20));
+  return pack;
+}
+
+Status Repository::submit_upload(std::shared_ptr<OpenPack> pack) {
+  if (uploads_->submit([this, pack]() -> Status { return upload_pack(*pack); })) return ok_status();
   return uploads_->wait();  // failed earlier: report that error
 }
 
@@ -205,10 +243,21 @@ Result<BlobId> Repository::save_tree(ByteView plaintext) {
 
 Status Repository::upload_pack(OpenPack& pack) {
   std::vector<PackEntry> entries;
-  Bytes data = pack.builder.finish(entries);
   ObjectId pack_id;
-  pack_id.bytes = crypto::sha256(data);
-  Status put = write_object(layout::pack(pack_id), data);
+  Status put;
+  {
+    std::lock_guard stream_lock(pack.stream_mu);  // after the last streamed piece
+    Bytes rest = pack.builder.finish(entries);
+    if (pack.writer) {
+      put = pack.stream(rest);
+      pack_id.bytes = pack.digest.finish();
+      if (put.ok()) put = pack.writer->commit(layout::pack(pack_id));
+      pack.writer.reset();  // removes what was not committed
+    } else {
+      pack_id.bytes = crypto::sha256(rest);
+      put = write_object(layout::pack(pack_id), rest);
+    }
+  }
   if (!put.ok() && put.error().code() != ErrorCode::kAlreadyExists) {
     std::lock_guard lock(mu_);
     for (const auto& id : pack.ids) pending_.erase(id);
@@ -244,7 +293,7 @@ Status Repository::write_pending_index(bool force) {
 }
 
 Status Repository::flush() {
-  std::unique_ptr<OpenPack> packs[2];
+  std::shared_ptr<OpenPack> packs[2];
   {
     std::lock_guard lock(mu_);
     packs[0] = std::move(open_[0]);

@@ -158,9 +158,12 @@ class Repository {
   static Status write_new(ObjectStore& store, std::string_view password, const MasterKey& key, RepoConfig config,
                           const crypto::ScryptParams& kdf);
   struct OpenPack;
+  // A new pack: streamed into the store when it takes bytes as they come
+  // (ObjectStore::open_writer) and objects are not locked, else buffered.
+  Result<std::shared_ptr<OpenPack>> new_pack();
   Status upload_pack(OpenPack& pack);
   // Hands a full pack to the upload threads; fails with the first upload error.
-  Status submit_upload(std::unique_ptr<OpenPack> pack);
+  Status submit_upload(std::shared_ptr<OpenPack> pack);
   Status write_pending_index(bool force);
 
   std::shared_ptr<ObjectStore> store_;
@@ -174,7 +177,7 @@ class Repository {
 
   std::mutex mu_;  // guards everything below
   std::unordered_set<BlobId, BlobIdHash> pending_;
-  std::unique_ptr<OpenPack> open_[2];  // by BlobType
+  std::shared_ptr<OpenPack> open_[2];  // by BlobType
   std::vector<PackRecord> unindexed_;  // uploaded packs not yet in an index object
   std::mutex index_write_mu_;
   mutable std::mutex tombstones_mu_;

@@ -187,19 +187,69 @@ Status FsStore::make_parent_dirs(const std::string& key, const std::string& path
   return ok_status();
 }
 
-Status FsStore::put(const std::string& key, ByteView data) {
-  TRY_STATUS(check_key(key));
-  const std::string path = path_of(key);
-  TRY_STATUS(make_parent_dirs(key, path));
-  const std::string dir = parent_of(path);
-  const std::string temp_path = dir + "/" + kTempPrefix + random_suffix();
+// Writeback of a streamed object starts every kWritebackStep bytes, so that
+// the fsync at commit finds little left to write.
+constexpr uint64_t kWritebackStep = 8ull << 20;
 
-  FileDescriptor fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (fd.get() < 0) return os_error(errno, "cannot create temporary file", key, temp_path, root_);
+class FsStoreWriter : public ObjectWriter {
+ public:
+  // `key` names the object in write errors (empty: the temporary file).
+  FsStoreWriter(FsStore& store, std::string temp_path, int fd, std::string key)
+      : store_(store), temp_path_(std::move(temp_path)), fd_(fd), key_(key.empty() ? temp_path_ : std::move(key)) {}
+  ~FsStoreWriter() override {
+    if (fd_ >= 0) ::close(fd_);
+    if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
+  }
+  Status append(ByteView data) override {
+    if (fd_ < 0) return Error(ErrorCode::kInvalidArgument, "append after commit", key_);
+    TRY_STATUS(write_all(fd_, data, key_, temp_path_, store_.root_));
+    written_ += data.size();
+    if (written_ - started_ >= kWritebackStep) {
+      (void)::sync_file_range(fd_, off_t(started_), off_t(written_ - started_), SYNC_FILE_RANGE_WRITE);
+      started_ = written_;
+    }
+    return ok_status();
+  }
+  Status commit(const std::string& key) override {
+    if (fd_ < 0) return Error(ErrorCode::kInvalidArgument, "commit after commit", key);
+    int fd = fd_;
+    fd_ = -1;  // commit_temp closes it
+    Status committed = store_.commit_temp(fd, temp_path_, key);
+    temp_path_.clear();  // commit_temp removed it
+    return committed;
+  }
+
+ private:
+  FsStore& store_;
+  std::string temp_path_;
+  int fd_;
+  std::string key_;
+  uint64_t written_ = 0;
+  uint64_t started_ = 0;  // writeback started for [0, started_)
+};
+
+Result<std::unique_ptr<ObjectWriter>> FsStore::create_temp(const std::string& dir, const std::string& key) {
+  std::string temp_path = dir + "/" + kTempPrefix + random_suffix();
+  int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return os_error(errno, "cannot create temporary file", key.empty() ? temp_path : key, temp_path, root_);
+  return std::unique_ptr<ObjectWriter>(std::make_unique<FsStoreWriter>(*this, std::move(temp_path), fd, key));
+}
+
+Result<std::unique_ptr<ObjectWriter>> FsStore::open_writer() {
+  auto writer = create_temp(root_, "");
+  if (writer.ok() || writer.error().code() != ErrorCode::kNotFound) return writer;
+  TRY_STATUS(ensure_root());  // the first write to a new root
+  return create_temp(root_, "");
+}
+
+Status FsStore::commit_temp(int raw_fd, const std::string& temp_path, const std::string& key) {
+  FileDescriptor fd(raw_fd);
   auto discard_temp = [&] { ::unlink(temp_path.c_str()); };
-  Status written = write_all(fd.get(), data, key, temp_path, root_);
+  Status written = check_key(key);
   if (written.ok() && ::fsync(fd.get()) != 0) written = os_error(errno, "cannot fsync", key, temp_path, root_);
   if (written.ok() && fd.close() != 0) written = os_error(errno, "cannot close", key, temp_path, root_);
+  const std::string path = path_of(key);
+  if (written.ok()) written = make_parent_dirs(key, path);
   if (!written.ok()) {
     discard_temp();
     return written;
@@ -216,7 +266,16 @@ Status FsStore::put(const std::string& key, ByteView data) {
     return os_error(error_number, "cannot link temporary file to", key, path, root_);
   }
   discard_temp();
-  return fsync_directory(dir, key, root_);
+  return fsync_directory(parent_of(path), key, root_);
+}
+
+Status FsStore::put(const std::string& key, ByteView data) {
+  TRY_STATUS(check_key(key));
+  const std::string path = path_of(key);
+  TRY_STATUS(make_parent_dirs(key, path));
+  std::unique_ptr<ObjectWriter> writer = TRY(create_temp(parent_of(path), key));
+  TRY_STATUS(writer->append(data));
+  return writer->commit(key);
 }
 
 Result<Bytes> FsStore::get(const std::string& key) {

@@ -26,6 +26,9 @@ class FsStore : public ObjectStore {
   Result<ObjectInfo> stat(const std::string& key) override;
   Status list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) override;
   Status remove(const std::string& key) override;
+  // Streams into a temporary file in the root directory, starting its
+  // writeback as it grows; commit() fsyncs it and links it under the key.
+  Result<std::unique_ptr<ObjectWriter>> open_writer() override;
 
   const std::string& root() const { return root_; }
 
@@ -34,6 +37,12 @@ class FsStore : public ObjectStore {
   static constexpr const char* kTempPrefix = ".stowage-tmp-";
 
  private:
+  friend class FsStoreWriter;
+  // A writer whose temporary file is in dir; key (if known) names errors.
+  Result<std::unique_ptr<ObjectWriter>> create_temp(const std::string& dir, const std::string& key);
+  // The end of every put: fsyncs and closes the temporary file, then links
+  // it under the key (create-only) and removes the temporary name.
+  Status commit_temp(int fd, const std::string& temp_path, const std::string& key);
   std::string path_of(const std::string& key) const;
   Status check_key(const std::string& key) const;
   Status make_parent_dirs(const std::string& key, const std::string& path);

@@ -37,6 +37,8 @@ Status ObjectStore::extend_retention(const std::string& key, const Retention&) {
 
 Result<BucketLockState> ObjectStore::lock_state() { return BucketLockState{}; }
 
+Result<std::unique_ptr<ObjectWriter>> ObjectStore::open_writer() { return std::unique_ptr<ObjectWriter>(); }
+
 Result<std::vector<ObjectInfo>> list_all(ObjectStore& store, const std::string& prefix) {
   std::vector<ObjectInfo> out;
   TRY_STATUS(store.list(prefix, [&](const ObjectInfo& info) { out.push_back(info); }));

@@ -61,6 +61,18 @@ struct BucketLockState {
   int64_t default_days = 0;                           // its period in days (years are converted)
 };
 
+// Writes one object whose bytes arrive over time (a pack as blobs are
+// added), so that a store can take them as they come instead of at the end.
+// Dropping a writer that was not committed leaves nothing behind.
+class ObjectWriter {
+ public:
+  virtual ~ObjectWriter() = default;
+  virtual Status append(ByteView data) = 0;
+  // Makes everything appended the object `key`, with put()'s guarantees:
+  // create-only (kAlreadyExists), atomic and durable. Once, last.
+  virtual Status commit(const std::string& key) = 0;
+};
+
 class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
@@ -86,6 +98,11 @@ class ObjectStore {
   virtual Status extend_retention(const std::string& key, const Retention& retention);
   // The bucket's Object Lock and versioning state. Default: no Object Lock.
   virtual Result<BucketLockState> lock_state();
+
+  // A writer that hands the store an object's bytes as they are appended,
+  // or null when the store takes only whole objects (the caller then buffers
+  // and calls put()). Streamed writes carry no retention. Default: null.
+  virtual Result<std::unique_ptr<ObjectWriter>> open_writer();
 };
 
 // Convenience: list into a vector.

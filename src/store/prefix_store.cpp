@@ -9,6 +9,27 @@ std::string PrefixStore::describe() const { return inner_->describe() + "/" + pr
 
 Status PrefixStore::put(const std::string& key, ByteView data) { return inner_->put(prefix_ + key, data); }
 
+namespace {
+// Commits under the prefix.
+class PrefixWriter : public ObjectWriter {
+ public:
+  PrefixWriter(std::unique_ptr<ObjectWriter> inner, const std::string& prefix)
+      : inner_(std::move(inner)), prefix_(prefix) {}
+  Status append(ByteView data) override { return inner_->append(data); }
+  Status commit(const std::string& key) override { return inner_->commit(prefix_ + key); }
+
+ private:
+  std::unique_ptr<ObjectWriter> inner_;
+  std::string prefix_;
+};
+}  // namespace
+
+Result<std::unique_ptr<ObjectWriter>> PrefixStore::open_writer() {
+  std::unique_ptr<ObjectWriter> inner = TRY(inner_->open_writer());
+  if (!inner) return inner;
+  return std::unique_ptr<ObjectWriter>(std::make_unique<PrefixWriter>(std::move(inner), prefix_));
+}
+
 Result<Bytes> PrefixStore::get(const std::string& key) { return inner_->get(prefix_ + key); }
 
 Result<Bytes> PrefixStore::get_range(const std::string& key, uint64_t offset, uint64_t length) {

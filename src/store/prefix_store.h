@@ -25,6 +25,7 @@ class PrefixStore : public ObjectStore {
   Status put_retained(const std::string& key, ByteView data, const Retention& retention) override;
   Status extend_retention(const std::string& key, const Retention& retention) override;
   Result<BucketLockState> lock_state() override;
+  Result<std::unique_ptr<ObjectWriter>> open_writer() override;
 
  private:
   std::shared_ptr<ObjectStore> inner_;

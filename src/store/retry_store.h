@@ -40,6 +40,9 @@ class RetryStore : public ObjectStore {
   Status put_retained(const std::string& key, ByteView data, const Retention& retention) override;
   Status extend_retention(const std::string& key, const Retention& retention) override;
   Result<BucketLockState> lock_state() override;
+  // The wrapped store's writer, unretried: only a local store streams, and
+  // its failures are not transient.
+  Result<std::unique_ptr<ObjectWriter>> open_writer() override { return inner_->open_writer(); }
 
   ObjectStore& inner() { return *inner_; }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <random>
 #include <thread>
 
@@ -10,6 +11,7 @@
 #include "repo/lock.h"
 #include "repo/maintenance.h"
 #include "repo_test_support.h"
+#include "store/fs_store.h"
 
 namespace stowage {
 namespace {
@@ -21,6 +23,88 @@ Bytes random_bytes_seeded(size_t n, uint64_t seed) {
   Bytes out(n);
   for (auto& b : out) b = uint8_t(rng());
   return out;
+}
+
+// Packs of a store with a writer are streamed as they grow (in 4 MiB
+// pieces): what comes back, and what check reads, must be what went in.
+TEST(Repository, StreamedPacksReadBackAndLeaveNoTemporaryFiles) {
+  std::string root = (std::filesystem::temp_directory_path() /
+                      ("stowage-stream-test-" + std::to_string(std::random_device{}())))
+                         .string();
+  {
+    auto store = std::make_shared<FsStore>(root);
+    InitOptions options = testing::fast_init_options();
+    options.pack_size = 16 << 20;
+    ASSERT_TRUE(Repository::init(*store, "pw", options).ok());
+    std::vector<std::pair<BlobId, Bytes>> blobs;
+    {
+      auto repo = std::move(Repository::open(store, "pw")).value();
+      for (uint64_t i = 0; i < 48; i++) {  // 12 MiB, incompressible: three streamed pieces
+        Bytes data = random_bytes_seeded(256 << 10, i);
+        BlobId id = repo->blob_id(data);
+        auto saved = repo->save_blob(BlobType::kData, id, data);
+        ASSERT_TRUE(saved.ok()) << saved.error().to_string();
+        blobs.emplace_back(id, std::move(data));
+      }
+      ASSERT_TRUE(repo->flush().ok());
+    }
+    auto repo = std::move(Repository::open(store, "pw")).value();
+    for (const auto& [id, data] : blobs) {
+      auto loaded = repo->load_blob(id);
+      ASSERT_TRUE(loaded.ok()) << loaded.error().to_string();
+      EXPECT_TRUE(*loaded == data);
+    }
+    auto report = check_repository(*repo, CheckOptions{.read_data = true});
+    ASSERT_TRUE(report.ok()) << report.error().to_string();
+    EXPECT_TRUE(report->ok()) << (report->errors.empty() ? "" : report->errors[0]);
+    EXPECT_EQ(report->packs, 1u);
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(root))
+      EXPECT_NE(entry.path().filename().string().rfind(FsStore::kTempPrefix, 0), 0u) << entry.path();
+  }
+  std::filesystem::remove_all(root);
+}
+
+// A store whose streamed writes fail after the first piece (a full disk).
+class FailingStreamStore : public MemoryStore {
+ public:
+  Result<std::unique_ptr<ObjectWriter>> open_writer() override {
+    return std::unique_ptr<ObjectWriter>(std::make_unique<Writer>());
+  }
+
+ private:
+  struct Writer : ObjectWriter {
+    int appends = 0;
+    Status append(ByteView) override {
+      if (++appends > 1) return Error(ErrorCode::kIo, "injected: no space left on device", "pack");
+      return ok_status();
+    }
+    Status commit(const std::string& key) override { return Error(ErrorCode::kIo, "commit must not be reached", key); }
+  };
+};
+
+TEST(Repository, AFailedStreamedPackFailsTheWriteAndIndexesNothing) {
+  auto store = std::make_shared<FailingStreamStore>();
+  InitOptions options = testing::fast_init_options();
+  options.pack_size = 32 << 20;
+  ASSERT_TRUE(Repository::init(*store, "pw", options).ok());
+  auto repo = std::move(Repository::open(store, "pw")).value();
+  std::vector<BlobId> ids;
+  Status failed;
+  for (uint64_t i = 0; i < 64 && failed.ok(); i++) {  // up to 16 MiB: fails at the second 4 MiB piece
+    Bytes data = random_bytes_seeded(256 << 10, 100 + i);
+    ids.push_back(repo->blob_id(data));
+    auto saved = repo->save_blob(BlobType::kData, ids.back(), data);
+    if (!saved.ok()) failed = std::move(saved).error();
+  }
+  ASSERT_FALSE(failed.ok()) << "the failing writer was never used";
+  EXPECT_NE(failed.error().to_string().find("no space left"), std::string::npos) << failed.error().to_string();
+  Status flushed = repo->flush();
+  ASSERT_FALSE(flushed.ok());
+  EXPECT_NE(flushed.error().to_string().find("no space left"), std::string::npos) << flushed.error().to_string();
+  for (const auto& id : ids) EXPECT_FALSE(repo->has_blob(id)) << id.hex();
+  auto packs = list_all(*store, "data/");
+  ASSERT_TRUE(packs.ok());
+  EXPECT_TRUE(packs->empty());
 }
 
 TEST(Repository, InitOpenAndWrongPassword) {

@@ -55,6 +55,48 @@ TEST_F(FsStoreTest, ListSkipsTemporaryFilesOfInterruptedPuts) {
   EXPECT_EQ(keys, std::vector<std::string>{"data/k1"});
 }
 
+TEST_F(FsStoreTest, StreamedWriterPublishesOnlyAtCommitAndIsCreateOnly) {
+  // More than the writeback step, in uneven pieces.
+  Bytes whole((9 << 20) + 12345);
+  for (size_t i = 0; i < whole.size(); i++) whole[i] = uint8_t(i * 131 + (i >> 12));
+  auto writer = store_->open_writer();
+  STOWAGE_ASSERT_OK(writer);
+  ASSERT_NE(writer->get(), nullptr);
+  size_t at = 0;
+  for (size_t piece : {size_t(1), size_t(5 << 20), size_t(3 << 20)}) {
+    STOWAGE_ASSERT_OK((*writer)->append(ByteView(whole.data() + at, piece)));
+    at += piece;
+  }
+  STOWAGE_ASSERT_OK((*writer)->append(ByteView(whole.data() + at, whole.size() - at)));
+  int listed = 0;
+  STOWAGE_ASSERT_OK(store_->list("", [&](const ObjectInfo&) { listed++; }));
+  EXPECT_EQ(listed, 0) << "an uncommitted object is visible";
+  STOWAGE_ASSERT_OK((*writer)->commit("data/ab/streamed"));
+  auto got = store_->get("data/ab/streamed");
+  STOWAGE_ASSERT_OK(got);
+  EXPECT_TRUE(*got == whole);
+  STOWAGE_EXPECT_CODE((*writer)->append(to_bytes("late")), ErrorCode::kInvalidArgument);
+
+  auto second = store_->open_writer();
+  STOWAGE_ASSERT_OK(second);
+  STOWAGE_ASSERT_OK((*second)->append(to_bytes("other")));
+  STOWAGE_EXPECT_CODE((*second)->commit("data/ab/streamed"), ErrorCode::kAlreadyExists);
+  EXPECT_TRUE(*store_->get("data/ab/streamed") == whole);
+  int files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root_)) files += entry.is_regular_file();
+  EXPECT_EQ(files, 1) << "a temporary file was left behind";
+}
+
+TEST_F(FsStoreTest, ADroppedWriterLeavesNothingBehind) {
+  {
+    auto writer = store_->open_writer();  // also creates the missing root
+    STOWAGE_ASSERT_OK(writer);
+    STOWAGE_ASSERT_OK((*writer)->append(to_bytes("never committed")));
+  }
+  ASSERT_TRUE(std::filesystem::is_directory(root_));
+  EXPECT_TRUE(std::filesystem::is_empty(root_));
+}
+
 TEST_F(FsStoreTest, RejectsKeysThatEscapeOrAreMalformed) {
   for (const std::string& key : {std::string(""), std::string("/abs"), std::string("../up"), std::string("a/../../b"),
                                  std::string("a//b"), std::string("a/./b"), std::string("trailing/"),
