@@ -14,6 +14,7 @@
 #include "cli/output.h"
 #include "engine/replicated_volume.h"
 #include "mover/block.h"
+#include "mover/block_prefetch.h"
 #include "mover/file_backup.h"
 #include "mover/file_restore.h"
 #include "mover/stream.h"
@@ -91,10 +92,11 @@ Result<std::unique_ptr<Repository>> open_other_repo(const Globals& g, const std:
   return Repository::open(store, pw);
 }
 
-Result<std::unique_ptr<Repository>> open_repo(const Globals& g) {
+Result<std::unique_ptr<Repository>> open_repo(const Globals& g,
+                                              const std::function<void(const RepoConfig&)>& before_key = nullptr) {
   auto store = TRY(open_location(g, false));
   std::string pw = TRY(read_password(g));
-  return Repository::open(store, pw);
+  return Repository::open(store, pw, before_key);
 }
 
 ProgressStyle progress_style(const Globals& g) {
@@ -408,12 +410,35 @@ int cmd_create(const Globals& g, const CreateArgs& a) {
       return kExitUsage;
     }
   }
-  // A file backup lists the tree while the repository opens (DirPrefetch).
+  // While the repository opens, a file backup lists the tree (DirPrefetch)
+  // and a block backup with a changed-extent list reads and compresses those
+  // blocks (BlockPrefetch).
   char resolved[PATH_MAX];
   const std::string source = !a.path.empty() && realpath(a.path.c_str(), resolved) ? resolved : a.path;
   std::unique_ptr<DirPrefetch> prefetch;
   if (!a.path.empty()) prefetch = std::make_unique<DirPrefetch>(source);
-  auto repo = open_repo(g);
+  std::unique_ptr<BlockSource> block_source;
+  std::optional<std::vector<Extent>> extents;
+  std::unique_ptr<BlockPrefetch> block_prefetch;
+  if (!a.block_device.empty()) {
+    auto opened = open_block_file_source(a.block_device);
+    if (!opened.ok()) return report(opened.error());
+    block_source = std::move(opened).value();
+    if (!a.changed_extents.empty()) {
+      std::ifstream in(a.changed_extents);
+      if (!in) return report(Error(ErrorCode::kInvalidArgument, "cannot read the changed-extent list", a.changed_extents));
+      std::stringstream ss;
+      ss << in.rdbuf();
+      auto parsed = parse_extents(ss.str());
+      if (!parsed.ok()) return report(parsed.error());
+      extents = std::move(parsed).value();
+    }
+  }
+  auto repo = open_repo(g, [&](const RepoConfig& config) {
+    if (extents)
+      block_prefetch =
+          std::make_unique<BlockPrefetch>(*block_source, *extents, config.block_size, config.compression_level);
+  });
   if (!repo.ok()) return report(repo.error());
   auto lock = RepoLock::acquire(**repo, false);
   if (!lock.ok()) return report(lock.error());
@@ -438,14 +463,8 @@ int cmd_create(const Globals& g, const CreateArgs& a) {
     o.tags = a.tags;
     o.workers = g.workers;
     o.progress = &progress;
-    if (!a.changed_extents.empty()) {
-      std::ifstream in(a.changed_extents);
-      if (!in) return report(Error(ErrorCode::kInvalidArgument, "cannot read the changed-extent list", a.changed_extents));
-      std::stringstream ss;
-      ss << in.rdbuf();
-      auto extents = parse_extents(ss.str());
-      if (!extents.ok()) return report(extents.error());
-      o.changed = *extents;
+    if (extents) {
+      o.changed = std::move(*extents);
       auto parent = find_parent(**repo, a, SnapshotKind::kBlock, a.block_device);
       if (!parent.ok()) return report(parent.error());
       o.parent = *parent;
@@ -454,7 +473,9 @@ int cmd_create(const Globals& g, const CreateArgs& a) {
       if (!parent.ok()) return report(parent.error());
       o.parent = *parent;
     }
-    snap = backup_block(**repo, a.block_device, o);
+    if (block_prefetch) block_prefetch->stop();
+    o.prefetch = block_prefetch.get();
+    snap = backup_block(**repo, *block_source, o);
   } else if (control) {
     auto parent = find_parent(**repo, a, SnapshotKind::kBlock, engine::replicated_source(*control));
     if (!parent.ok()) return report(parent.error());

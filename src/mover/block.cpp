@@ -13,6 +13,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "mover/block_prefetch.h"
 #include "mover/chunk_list.h"
 #include "mover/snapshot_writer.h"
 #include "repo/batch_load.h"
@@ -242,6 +243,8 @@ Result<Snapshot> backup_block(Repository& repo, BlockSource& source, const Block
     }
   }
 
+  BlockPrefetch* prefetch =
+      options.prefetch && options.prefetch->matches(bs, repo.config().compression_level) ? options.prefetch : nullptr;
   std::atomic<uint64_t> bytes_read{0};
   if (options.progress) {
     uint64_t total = 0;
@@ -262,15 +265,21 @@ Result<Snapshot> backup_block(Repository& repo, BlockSource& source, const Block
         for (uint64_t b = first; b < last; b++) {
           if (!need[b]) continue;
           uint64_t len = std::min(bs, size - b * bs);
-          TRY_STATUS(source.read(b * bs, std::span<uint8_t>(buf.data(), len)));
+          std::optional<PrefetchedBlock> pre;
+          if (prefetch) pre = prefetch->take(b);
+          if (pre && pre->data.size() != len) pre.reset();
+          if (!pre) TRY_STATUS(source.read(b * bs, std::span<uint8_t>(buf.data(), len)));
           bytes_read += len;
-          ByteView block(buf.data(), len);
+          ByteView block = pre ? ByteView(pre->data) : ByteView(buf.data(), len);
           refs[b].length = uint32_t(len);
           if (all_zero(block)) {
             refs[b].id = BlobId{};
           } else {
             refs[b].id = repo.blob_id(block);
-            TRY(repo.save_blob(BlobType::kData, refs[b].id, block));
+            if (pre)
+              TRY(repo.save_blob(BlobType::kData, refs[b].id, block, pre->method, pre->compressed));
+            else
+              TRY(repo.save_blob(BlobType::kData, refs[b].id, block));
           }
           if (options.progress) options.progress->bytes_done += len;
           TRY_STATUS(check_cancelled(options.progress));

@@ -18,6 +18,8 @@
 
 namespace stowage {
 
+class BlockPrefetch;
+
 struct Extent {
   uint64_t offset = 0;
   uint64_t length = 0;
@@ -73,6 +75,10 @@ struct BlockBackupOptions {
   // the rest reads as zeros, so it is recorded as holes without being read
   // (an engine that knows its allocation map, e.g. a replica's snapshot).
   bool changed_lists_allocation = false;
+  // Blocks already read (and compressed) while the repository opened
+  // (mover/block_prefetch.h); used only if made with the repository's block
+  // size and compression level, and taken out as they are used.
+  BlockPrefetch* prefetch = nullptr;
   size_t workers = 0;
   Progress* progress = nullptr;
 };

@@ -135,7 +135,8 @@ Bytes Repository::derive_key(std::string_view purpose) const {
   return crypto::derive_subkey(key_.encryption, "stowage derived key: " + std::string(purpose));
 }
 
-Result<std::unique_ptr<Repository>> Repository::open(std::shared_ptr<ObjectStore> store, std::string_view password) {
+Result<std::unique_ptr<Repository>> Repository::open(std::shared_ptr<ObjectStore> store, std::string_view password,
+                                                     const std::function<void(const RepoConfig&)>& before_key) {
   auto config_bytes = store->get(layout::kConfig);
   if (!config_bytes.ok()) {
     if (config_bytes.error().code() == ErrorCode::kNotFound)
@@ -145,6 +146,7 @@ Result<std::unique_ptr<Repository>> Repository::open(std::shared_ptr<ObjectStore
   }
   RepoConfig config = TRY(decode_config(*config_bytes));
   TRY_STATUS(check_lock_support(*store, config.lock));
+  if (before_key) before_key(config);
   auto slots = TRY(list_all(*store, layout::kKeysPrefix));
   if (slots.empty())
     return Error(ErrorCode::kCorrupt, "the repository has no key slots", "keys/",
@@ -176,18 +178,34 @@ BlobId Repository::blob_id(ByteView plaintext) const {
 
 bool Repository::has_blob(const BlobId& id) const { return index_.contains(id); }
 
-Result<bool> Repository::save_blob(BlobType type, const BlobId& id, ByteView plaintext) {
-  if (plaintext.size() > kMaxBlobSize)
-    return Error(ErrorCode::kInvalidArgument, "blob larger than 64 MiB", id.hex());
+Result<bool> Repository::claim_blob(const BlobId& id, size_t size) {
+  if (size > kMaxBlobSize) return Error(ErrorCode::kInvalidArgument, "blob larger than 64 MiB", id.hex());
   if (index_.contains(id)) return false;
-  {
-    std::lock_guard lock(mu_);
-    if (!pending_.insert(id).second) return false;
-  }
+  std::lock_guard lock(mu_);
+  return pending_.insert(id).second;
+}
+
+Result<bool> Repository::save_blob(BlobType type, const BlobId& id, ByteView plaintext) {
+  bool claimed = TRY(claim_blob(id, plaintext.size()));
+  if (!claimed) return false;
   Bytes compressed;
   Compression method = config_.compression_level > 0 ? compress(plaintext, config_.compression_level, compressed)
                                                      : Compression::kNone;
-  ByteView payload = method == Compression::kNone ? plaintext : ByteView(compressed);
+  TRY_STATUS(add_blob(type, id, plaintext.size(), method == Compression::kNone ? plaintext : ByteView(compressed),
+                      method));
+  return true;
+}
+
+Result<bool> Repository::save_blob(BlobType type, const BlobId& id, ByteView plaintext, Compression method,
+                                   ByteView compressed) {
+  bool claimed = TRY(claim_blob(id, plaintext.size()));
+  if (!claimed) return false;
+  TRY_STATUS(add_blob(type, id, plaintext.size(), method == Compression::kNone ? plaintext : compressed, method));
+  return true;
+}
+
+Status Repository::add_blob(BlobType type, const BlobId& id, size_t raw_size, ByteView payload,
+                            Compression method) {
   std::shared_ptr<OpenPack> full, streamed;
   Bytes piece;
   std::unique_lock<std::mutex> stream_lock;
@@ -203,10 +221,10 @@ Result<bool> Repository::save_blob(BlobType type, const BlobId& id, ByteView pla
       open = std::move(created).value();
     }
     size_t before = open->builder.size();
-    open->builder.add(type, id, payload, uint32_t(plaintext.size()), method);
+    open->builder.add(type, id, payload, uint32_t(raw_size), method);
     open->ids.push_back(id);
     stats_.blobs_new++;
-    stats_.bytes_new += plaintext.size();
+    stats_.bytes_new += raw_size;
     stats_.bytes_stored_new += open->builder.size() - before;
     if (open->builder.size() >= config_.pack_size) {
       full = std::move(open);
@@ -220,7 +238,7 @@ Result<bool> Repository::save_blob(BlobType type, const BlobId& id, ByteView pla
   }
   if (streamed) TRY_STATUS(streamed->stream(piece));
   if (full) TRY_STATUS(submit_upload(std::move(full)));
-  return true;
+  return ok_status();
 }
 
 Result<std::shared_ptr<Repository::OpenPack>> Repository::new_pack() {

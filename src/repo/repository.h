@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -60,8 +61,13 @@ class Repository {
                                   const crypto::ScryptParams& kdf, const LockPolicy& lock = {},
                                   int format_version = kRepositoryFormatVersion);
   // Opens with a password: checks the format version, finds a key slot that
-  // opens, verifies the config, and loads the index.
-  static Result<std::unique_ptr<Repository>> open(std::shared_ptr<ObjectStore> store, std::string_view password);
+  // opens, verifies the config, and loads the index. before_key, if given,
+  // is called with the config as read, before the key derivation and before
+  // the config is authenticated, to start work that needs only the config
+  // (and that checks it against config() afterwards).
+  static Result<std::unique_ptr<Repository>> open(
+      std::shared_ptr<ObjectStore> store, std::string_view password,
+      const std::function<void(const RepoConfig&)>& before_key = nullptr);
   ~Repository();
 
   ObjectStore& store() { return *store_; }
@@ -78,6 +84,11 @@ class Repository {
   // Stores a blob unless the repository already has it (or another thread is
   // storing it). Returns true when this call stored it. Thread-safe.
   Result<bool> save_blob(BlobType type, const BlobId& id, ByteView plaintext);
+  // The same with the compression already done by the caller: `compressed`
+  // is what compress(plaintext, config().compression_level) produced, with
+  // `method` its result (kNone: plaintext is stored as it is).
+  Result<bool> save_blob(BlobType type, const BlobId& id, ByteView plaintext, Compression method,
+                         ByteView compressed);
   // Computes the id and saves a tree blob.
   Result<BlobId> save_tree(ByteView plaintext);
   // Loads, decrypts, decompresses and verifies a blob against its id (one
@@ -158,6 +169,11 @@ class Repository {
   static Status write_new(ObjectStore& store, std::string_view password, const MasterKey& key, RepoConfig config,
                           const crypto::ScryptParams& kdf);
   struct OpenPack;
+  // Whether this call is to store id: not stored, not being stored by
+  // another thread (then it is marked as being stored).
+  Result<bool> claim_blob(const BlobId& id, size_t size);
+  // Appends a claimed blob's payload to the open pack of its type.
+  Status add_blob(BlobType type, const BlobId& id, size_t raw_size, ByteView payload, Compression method);
   // A new pack: streamed into the store when it takes bytes as they come
   // (ObjectStore::open_writer) and objects are not locked, else buffered.
   Result<std::shared_ptr<OpenPack>> new_pack();

@@ -53,5 +53,17 @@ TEST(Kdf, ScryptIsDeterministicAndSaltDependent) {
   EXPECT_FALSE(scrypt("pw", salt, ScryptParams{1000, 8, 1}, 32).ok());  // N must be a power of two
 }
 
+// RFC 7914, section 12: the key derivation is standard scrypt, so key slots
+// written with any implementation of it stay readable.
+TEST(Kdf, ScryptMatchesTheRfc7914TestVectors) {
+  auto hex = [](const Result<Bytes>& b) { return b.ok() ? hex_encode(*b) : b.error().to_string(); };
+  EXPECT_EQ(hex(scrypt("", as_bytes(""), ScryptParams{16, 1, 1}, 64)),
+            "77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3fede21442"
+            "fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628cf35e20c38d18906");
+  EXPECT_EQ(hex(scrypt("password", as_bytes("NaCl"), ScryptParams{1024, 8, 16}, 64)),
+            "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162"
+            "2eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640");
+}
+
 }  // namespace
 }  // namespace stowage::crypto

@@ -7,9 +7,11 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "../repo/repo_test_support.h"
 #include "mover/block.h"
+#include "mover/block_prefetch.h"
 #include "store/memory_store.h"
 
 namespace stowage {
@@ -145,6 +147,99 @@ TEST_F(BlockSeamTest, AChangedListWithoutParentOrAllocationFlagIsRefused) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(source.bytes_read_, 0u);
+}
+
+// Blocks read and compressed ahead (BlockPrefetch, while the repository
+// opens) are stored exactly as if the backup had read them, and are not
+// read again; anything not prefetched is read as usual.
+TEST_F(BlockSeamTest, PrefetchedBlocksAreStoredAsIfReadAndNotReadAgain) {
+  const uint64_t size = 16 * bs_ + 4096;
+  Bytes data = random_bytes(size, 5);
+  MemorySource first(data);
+  auto full = backup_block(*repo_, first, {});
+  ASSERT_TRUE(full.ok()) << full.error().to_string();
+
+  Bytes patch = random_bytes(bs_ + 10, 6);
+  std::memcpy(data.data() + 2 * bs_ + 7, patch.data(), patch.size());  // blocks 2-3
+  std::memset(data.data() + 9 * bs_, 0, bs_);                           // block 9 becomes a hole
+  data[16 * bs_ + 1] ^= 0xFF;                                          // the partial last block
+  // Overlapping and unsorted, as a list may be.
+  std::vector<Extent> changed{{16 * bs_, 2}, {2 * bs_ + 7, bs_ + 10}, {9 * bs_, bs_}, {3 * bs_, 5}};
+
+  MemorySource ahead(data);
+  BlockPrefetch prefetch(ahead, changed, bs_, repo_->config().compression_level);
+  prefetch.stop();  // at once: it may not have read everything yet
+  uint64_t prefetched = ahead.bytes_read_;
+  MemorySource second(data);
+  BlockBackupOptions o;
+  o.parent = full->id;
+  o.changed = changed;
+  o.prefetch = &prefetch;
+  auto incr = backup_block(*repo_, second, o);
+  ASSERT_TRUE(incr.ok()) << incr.error().to_string();
+  EXPECT_EQ(prefetched + second.bytes_read_, 3 * bs_ + 4096) << "a block was read twice or not at all";
+  EXPECT_EQ(prefetch.blocks(), 0u) << "a prefetched block was left unused";
+
+  // The same backup without the prefetch stores the same block map.
+  MemorySource third(data);
+  o.prefetch = nullptr;
+  auto plain = backup_block(*repo_, third, o);
+  ASSERT_TRUE(plain.ok()) << plain.error().to_string();
+  EXPECT_EQ(plain->root, incr->root);
+  MemorySink sink;
+  ASSERT_TRUE(restore_block(*repo_, *incr, sink, {}).ok());
+  EXPECT_EQ(sink.data_, data);
+}
+
+TEST_F(BlockSeamTest, PrefetchKeepsItsBoundAndIsIgnoredForOtherParameters) {
+  const uint64_t size = 12 * bs_;
+  Bytes data = random_bytes(size, 7);
+  MemorySource first(data);
+  auto full = backup_block(*repo_, first, {});
+  ASSERT_TRUE(full.ok()) << full.error().to_string();
+  for (uint64_t b = 1; b < 6; b++) data[b * bs_] ^= 0x5A;
+  std::vector<Extent> changed{{bs_, 5 * bs_}};
+  const int level = repo_->config().compression_level;
+
+  MemorySource bounded_source(data);
+  BlockPrefetch bounded(bounded_source, changed, bs_, level, 2 * bs_);
+  bounded.stop();
+  MemorySource ahead(data);
+  BlockPrefetch whole(ahead, changed, bs_, level);
+  // Let it finish: stop() is called only once all five blocks are held.
+  for (int i = 0; i < 5000 && whole.blocks() < 5; i++) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  whole.stop();
+  EXPECT_LE(bounded.blocks(), 2u);
+  EXPECT_EQ(whole.blocks(), 5u);
+
+  // Another block size or compression level: not used, everything is read.
+  BlockPrefetch other_size(ahead, changed, 2 * bs_, level);
+  other_size.stop();
+  BlockPrefetch other_level(ahead, changed, bs_, level + 1);
+  other_level.stop();
+  EXPECT_FALSE(other_size.matches(bs_, level));
+  EXPECT_FALSE(other_level.matches(bs_, level));
+  for (BlockPrefetch* ignored : {&other_size, &other_level}) {
+    MemorySource source(data);
+    BlockBackupOptions o;
+    o.parent = full->id;
+    o.changed = changed;
+    o.prefetch = ignored;
+    auto incr = backup_block(*repo_, source, o);
+    ASSERT_TRUE(incr.ok()) << incr.error().to_string();
+    EXPECT_EQ(source.bytes_read_, 5 * bs_);
+  }
+  MemorySource source(data);
+  BlockBackupOptions o;
+  o.parent = full->id;
+  o.changed = changed;
+  o.prefetch = &whole;
+  auto incr = backup_block(*repo_, source, o);
+  ASSERT_TRUE(incr.ok()) << incr.error().to_string();
+  EXPECT_EQ(source.bytes_read_, 0u);
+  MemorySink sink;
+  ASSERT_TRUE(restore_block(*repo_, *incr, sink, {}).ok());
+  EXPECT_EQ(sink.data_, data);
 }
 
 TEST_F(BlockSeamTest, ASinkFailureFailsTheRestoreWithoutFinishing) {
