@@ -193,9 +193,14 @@ constexpr uint64_t kWritebackStep = 8ull << 20;
 
 class FsStoreWriter : public ObjectWriter {
  public:
-  // `key` names the object in write errors (empty: the temporary file).
+  // `key` is the object put() writes, named in write errors; empty for a
+  // streamed object, whose key comes only at commit.
   FsStoreWriter(FsStore& store, std::string temp_path, int fd, std::string key)
-      : store_(store), temp_path_(std::move(temp_path)), fd_(fd), key_(key.empty() ? temp_path_ : std::move(key)) {}
+      : store_(store),
+        temp_path_(std::move(temp_path)),
+        fd_(fd),
+        streamed_(key.empty()),
+        key_(streamed_ ? temp_path_ : std::move(key)) {}
   ~FsStoreWriter() override {
     if (fd_ >= 0) ::close(fd_);
     if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
@@ -212,6 +217,10 @@ class FsStoreWriter : public ObjectWriter {
   }
   Status commit(const std::string& key) override {
     if (fd_ < 0) return Error(ErrorCode::kInvalidArgument, "commit after commit", key);
+    if (streamed_) {  // put() did both before creating its file beside the key
+      TRY_STATUS(store_.check_key(key));
+      TRY_STATUS(store_.make_parent_dirs(key, store_.path_of(key)));
+    }
     int fd = fd_;
     fd_ = -1;  // commit_temp closes it
     Status committed = store_.commit_temp(fd, temp_path_, key);
@@ -223,6 +232,7 @@ class FsStoreWriter : public ObjectWriter {
   FsStore& store_;
   std::string temp_path_;
   int fd_;
+  const bool streamed_;
   std::string key_;
   uint64_t written_ = 0;
   uint64_t started_ = 0;  // writeback started for [0, started_)
@@ -244,12 +254,11 @@ Result<std::unique_ptr<ObjectWriter>> FsStore::open_writer() {
 
 Status FsStore::commit_temp(int raw_fd, const std::string& temp_path, const std::string& key) {
   FileDescriptor fd(raw_fd);
-  auto discard_temp = [&] { ::unlink(temp_path.c_str()); };
-  Status written = check_key(key);
-  if (written.ok() && ::fsync(fd.get()) != 0) written = os_error(errno, "cannot fsync", key, temp_path, root_);
-  if (written.ok() && fd.close() != 0) written = os_error(errno, "cannot close", key, temp_path, root_);
   const std::string path = path_of(key);
-  if (written.ok()) written = make_parent_dirs(key, path);
+  auto discard_temp = [&] { ::unlink(temp_path.c_str()); };
+  Status written = ok_status();
+  if (::fsync(fd.get()) != 0) written = os_error(errno, "cannot fsync", key, temp_path, root_);
+  if (written.ok() && fd.close() != 0) written = os_error(errno, "cannot close", key, temp_path, root_);
   if (!written.ok()) {
     discard_temp();
     return written;

@@ -40,8 +40,9 @@ class FsStore : public ObjectStore {
   friend class FsStoreWriter;
   // A writer whose temporary file is in dir; key (if known) names errors.
   Result<std::unique_ptr<ObjectWriter>> create_temp(const std::string& dir, const std::string& key);
-  // The end of every put: fsyncs and closes the temporary file, then links
-  // it under the key (create-only) and removes the temporary name.
+  // The end of every put, once the key is checked and its directories
+  // exist: fsyncs and closes the temporary file, then links it under the
+  // key (create-only) and removes the temporary name.
   Status commit_temp(int fd, const std::string& temp_path, const std::string& key);
   std::string path_of(const std::string& key) const;
   Status check_key(const std::string& key) const;
