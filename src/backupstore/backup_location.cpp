@@ -45,6 +45,7 @@ Result<BackupManifest> manifest_from_json(const json& j, const std::string& obje
                      std::to_string(kManifestFormatVersion),
                  object, "upgrade stowage to restore this backup");
   if (manifest.format_version < 1) return bad("has an invalid formatVersion");
+  if (j.contains("archiveFormat") && !j["archiveFormat"].is_string()) return bad("has an invalid archiveFormat");
   manifest.archive_format =
       j.value("archiveFormat", std::string()) == "Plain" ? ArchiveFormat::kPlain : ArchiveFormat::kEncrypted;
   if (!j.contains("objects") || !j["objects"].is_object()) return bad("has no object list");

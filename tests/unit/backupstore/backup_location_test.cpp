@@ -54,6 +54,18 @@ struct Fixture {
   }
 };
 
+// Found by the sealed_object fuzzer: a number where a string belongs threw
+// out of the parser instead of being refused as damage.
+TEST(BackupLocation, AManifestWithFieldsOfTheWrongTypeIsRefused) {
+  for (const char* text : {R"({"formatVersion":1,"archiveFormat":-7,"objects":{}})",
+                           R"({"formatVersion":1,"objects":{"a":{"size":1,"sha256":5}}})",
+                           R"({"formatVersion":"1","objects":{}})"}) {
+    auto manifest = manifest_from_json(json::parse(text), "backups/b/metadata");
+    ASSERT_FALSE(manifest.ok()) << text;
+    EXPECT_EQ(manifest.error().code(), ErrorCode::kCorrupt) << text;
+  }
+}
+
 TEST(BackupLocation, EncryptedRoundTripHidesContent) {
   Fixture f;
   f.write_backup("b1");
