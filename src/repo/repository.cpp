@@ -22,10 +22,10 @@ struct Repository::OpenPack {
   PackBuilder builder;
   std::vector<BlobId> ids;  // pending ids held by this pack
   // Streamed packs only: the pieces taken from the builder go to the writer
-  // in order, under stream_mu, and into the digest that names the pack.
+  // in order (one thread at a time holds a pack) and into the digest that
+  // names the pack.
   std::unique_ptr<ObjectWriter> writer;
   crypto::Sha256Stream digest;
-  std::mutex stream_mu;
   Status stream_status;  // the first failure, reported by every later piece
 
   Status stream(ByteView piece) {
@@ -206,39 +206,42 @@ Result<bool> Repository::save_blob(BlobType type, const BlobId& id, ByteView pla
 
 Status Repository::add_blob(BlobType type, const BlobId& id, size_t raw_size, ByteView payload,
                             Compression method) {
-  std::shared_ptr<OpenPack> full, streamed;
-  Bytes piece;
-  std::unique_lock<std::mutex> stream_lock;
+  // Take a pack of this type that no other thread is filling, or start one:
+  // sealing the blob into it and streaming its pieces need no lock.
+  std::shared_ptr<OpenPack> pack;
   {
     std::lock_guard lock(mu_);
-    auto& open = open_[int(type)];
-    if (!open) {
-      auto created = new_pack();
-      if (!created.ok()) {
-        pending_.erase(id);
-        return std::move(created).error();
-      }
-      open = std::move(created).value();
-    }
-    size_t before = open->builder.size();
-    open->builder.add(type, id, payload, uint32_t(raw_size), method);
-    open->ids.push_back(id);
-    stats_.blobs_new++;
-    stats_.bytes_new += raw_size;
-    stats_.bytes_stored_new += open->builder.size() - before;
-    if (open->builder.size() >= config_.pack_size) {
-      full = std::move(open);
-    } else if (open->writer && open->builder.buffered() >= kStreamStep) {
-      piece = open->builder.take();
-      open->builder.reserve(2 * kStreamStep);
-      streamed = open;
-      // Taken while mu_ is held, so pieces reach the writer in pack order.
-      stream_lock = std::unique_lock(open->stream_mu);
+    auto& idle = idle_[int(type)];
+    if (!idle.empty()) {
+      pack = std::move(idle.back());
+      idle.pop_back();
     }
   }
-  if (streamed) TRY_STATUS(streamed->stream(piece));
-  if (full) TRY_STATUS(submit_upload(std::move(full)));
-  return ok_status();
+  if (!pack) {
+    auto created = new_pack();
+    if (!created.ok()) {
+      std::lock_guard lock(mu_);
+      pending_.erase(id);
+      return std::move(created).error();
+    }
+    pack = std::move(created).value();
+  }
+  size_t before = pack->builder.size();
+  pack->builder.add(type, id, payload, uint32_t(raw_size), method);
+  pack->ids.push_back(id);
+  stats_.blobs_new++;
+  stats_.bytes_new += raw_size;
+  stats_.bytes_stored_new += pack->builder.size() - before;
+  if (pack->builder.size() >= config_.pack_size) return submit_upload(std::move(pack));
+  Status streamed = ok_status();
+  if (pack->writer && pack->builder.buffered() >= kStreamStep) {
+    Bytes piece = pack->builder.take();
+    pack->builder.reserve(2 * kStreamStep);
+    streamed = pack->stream(piece);
+  }
+  std::lock_guard lock(mu_);
+  idle_[int(type)].push_back(std::move(pack));  // a failed stream fails its upload, which releases the ids
+  return streamed;
 }
 
 Result<std::shared_ptr<Repository::OpenPack>> Repository::new_pack() {
@@ -264,7 +267,6 @@ Status Repository::upload_pack(OpenPack& pack) {
   ObjectId pack_id;
   Status put;
   {
-    std::lock_guard stream_lock(pack.stream_mu);  // after the last streamed piece
     Bytes rest = pack.builder.finish(entries);
     if (pack.writer) {
       put = pack.stream(rest);
@@ -311,14 +313,16 @@ Status Repository::write_pending_index(bool force) {
 }
 
 Status Repository::flush() {
-  std::shared_ptr<OpenPack> packs[2];
+  std::vector<std::shared_ptr<OpenPack>> packs;
   {
     std::lock_guard lock(mu_);
-    packs[0] = std::move(open_[0]);
-    packs[1] = std::move(open_[1]);
+    for (auto& idle : idle_) {
+      for (auto& p : idle) packs.push_back(std::move(p));
+      idle.clear();
+    }
   }
   for (auto& p : packs)
-    if (p && !p->builder.empty()) TRY_STATUS(submit_upload(std::move(p)));
+    if (!p->builder.empty()) TRY_STATUS(submit_upload(std::move(p)));
   TRY_STATUS(uploads_->wait());
   return write_pending_index(true);
 }

@@ -193,7 +193,11 @@ class Repository {
 
   std::mutex mu_;  // guards everything below
   std::unordered_set<BlobId, BlobIdHash> pending_;
-  std::shared_ptr<OpenPack> open_[2];  // by BlobType
+  // Packs being filled, by BlobType, while no thread holds them. A thread
+  // adding a blob takes one out (or starts one) and puts it back, so threads
+  // saving at the same time fill packs of their own and seal, copy and
+  // stream without waiting for each other; flush() uploads them all.
+  std::vector<std::shared_ptr<OpenPack>> idle_[2];
   std::vector<PackRecord> unindexed_;  // uploaded packs not yet in an index object
   std::mutex index_write_mu_;
   mutable std::mutex tombstones_mu_;

@@ -64,6 +64,57 @@ TEST(Repository, StreamedPacksReadBackAndLeaveNoTemporaryFiles) {
   std::filesystem::remove_all(root);
 }
 
+// Threads saving into one repository at the same time fill packs of their
+// own and stream them piece by piece: every blob must be stored once, be
+// readable, and every pack must check clean.
+TEST(Repository, ThreadsSavingAtOnceStoreEachBlobOnceInPacksThatCheckClean) {
+  std::string root = (std::filesystem::temp_directory_path() /
+                      ("stowage-pool-test-" + std::to_string(std::random_device{}())))
+                         .string();
+  constexpr int kThreads = 4, kBlobs = 40;
+  auto data_of = [](int i) { return random_bytes_seeded(200 << 10, 7000 + uint64_t(i)); };
+  {
+    auto store = std::make_shared<FsStore>(root);
+    InitOptions options = testing::fast_init_options();
+    options.pack_size = 16 << 20;
+    ASSERT_TRUE(Repository::init(*store, "pw", options).ok());
+    {
+      auto repo = std::move(Repository::open(store, "pw")).value();
+      std::atomic<int> failures{0};
+      std::vector<std::thread> threads;
+      for (int t = 0; t < kThreads; t++) {
+        threads.emplace_back([&, t] {
+          // Each thread saves kBlobs blobs, half of them also saved by the next thread.
+          for (int i = 0; i < kBlobs; i++) {
+            Bytes data = data_of(t * kBlobs / 2 + i);
+            if (!repo->save_blob(BlobType::kData, repo->blob_id(data), data).ok()) failures++;
+            Bytes tree = to_bytes("tree " + std::to_string(t * kBlobs / 2 + i));
+            if (!repo->save_tree(tree).ok()) failures++;
+          }
+        });
+      }
+      for (auto& t : threads) t.join();
+      ASSERT_EQ(failures.load(), 0);
+      ASSERT_TRUE(repo->flush().ok());
+    }
+    auto repo = std::move(Repository::open(store, "pw")).value();
+    const int unique = (kThreads + 1) * kBlobs / 2;
+    EXPECT_EQ(repo->index().blob_count(), size_t(2 * unique));
+    for (int i = 0; i < unique; i++) {
+      Bytes data = data_of(i);
+      auto loaded = repo->load_blob(repo->blob_id(data));
+      ASSERT_TRUE(loaded.ok()) << loaded.error().to_string();
+      EXPECT_TRUE(*loaded == data) << i;
+    }
+    auto report = check_repository(*repo, CheckOptions{.read_data = true});
+    ASSERT_TRUE(report.ok()) << report.error().to_string();
+    EXPECT_TRUE(report->ok()) << (report->errors.empty() ? "" : report->errors[0]);
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(root))
+      EXPECT_NE(entry.path().filename().string().rfind(FsStore::kTempPrefix, 0), 0u) << entry.path();
+  }
+  std::filesystem::remove_all(root);
+}
+
 // A store whose streamed writes fail after the first piece (a full disk).
 class FailingStreamStore : public MemoryStore {
  public:
