@@ -47,17 +47,33 @@ Digest Sha256Stream::finish() {
 }
 
 Digest hmac_sha256(ByteView key, ByteView data) {
+  // The context keeps its key's inner and outer states between calls: with the
+  // same key (a repository's id key, nearly always) it restarts from them
+  // instead of looking the digest up and hashing the key again.
   thread_local struct Holder {
     EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(hmac_mac());
-    ~Holder() { EVP_MAC_CTX_free(ctx); }
+    Bytes key;
+    bool keyed = false;
+    ~Holder() {
+      OPENSSL_cleanse(key.data(), key.size());
+      EVP_MAC_CTX_free(ctx);
+    }
   } holder;
-  char digest_name[] = "SHA256";
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
-                         OSSL_PARAM_construct_end()};
+  int initialised = 0;
+  if (holder.keyed && equal_constant_time(holder.key, key)) {
+    initialised = EVP_MAC_init(holder.ctx, nullptr, 0, nullptr);
+  } else {
+    char digest_name[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+                           OSSL_PARAM_construct_end()};
+    initialised = EVP_MAC_init(holder.ctx, key.data(), key.size(), params);
+    OPENSSL_cleanse(holder.key.data(), holder.key.size());
+    holder.key.assign(key.begin(), key.end());
+    holder.keyed = initialised == 1;
+  }
   Digest out;
   size_t len = 0;
-  if (EVP_MAC_init(holder.ctx, key.data(), key.size(), params) != 1 ||
-      EVP_MAC_update(holder.ctx, data.data(), data.size()) != 1 ||
+  if (initialised != 1 || EVP_MAC_update(holder.ctx, data.data(), data.size()) != 1 ||
       EVP_MAC_final(holder.ctx, out.data(), &len, out.size()) != 1)
     abort();  // cannot happen with a valid context; a wrong id would be worse
   return out;
