@@ -2,7 +2,9 @@
 // atomic visibility, error texts naming key and path.
 #include "store/fs_store.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -85,6 +87,53 @@ TEST_F(FsStoreTest, StreamedWriterPublishesOnlyAtCommitAndIsCreateOnly) {
   int files = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(root_)) files += entry.is_regular_file();
   EXPECT_EQ(files, 1) << "a temporary file was left behind";
+}
+
+// Where the filesystem takes O_DIRECT, a streamed object's aligned part goes
+// around the page cache and its unaligned rest through it: pieces of every
+// alignment must still come back whole, and only the last page may be cached.
+TEST_F(FsStoreTest, StreamedObjectsOfAnyAlignmentReadBackWholeAndMostlyUncached) {
+  STOWAGE_ASSERT_OK(store_->put("probe", to_bytes("x")));
+  int probe = ::open((root_ + "/probe").c_str(), O_RDONLY | O_DIRECT);
+  if (probe < 0) GTEST_SKIP() << "the test directory's filesystem does not take O_DIRECT";
+  ::close(probe);
+  const std::vector<size_t> pieces = {1, 4095, 1, (3 << 20) + 3, 2 << 20, 4096, 7, (1 << 20) - 1, 4097};
+  Bytes whole;
+  for (size_t piece : pieces) whole.resize(whole.size() + piece);
+  for (size_t i = 0; i < whole.size(); i++) whole[i] = uint8_t(i * 197 + (i >> 11));
+  auto writer = store_->open_writer();
+  STOWAGE_ASSERT_OK(writer);
+  size_t at = 0;
+  for (size_t piece : pieces) {
+    STOWAGE_ASSERT_OK((*writer)->append(ByteView(whole.data() + at, piece)));
+    at += piece;
+  }
+  STOWAGE_ASSERT_OK((*writer)->commit("data/cd/direct"));
+
+  int fd = ::open((root_ + "/data/cd/direct").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  void* map = ::mmap(nullptr, whole.size(), PROT_READ, MAP_SHARED, fd, 0);
+  ASSERT_NE(map, MAP_FAILED);
+  size_t pages = (whole.size() + 4095) / 4096;
+  std::vector<unsigned char> resident(pages);
+  ASSERT_EQ(::mincore(map, whole.size(), resident.data()), 0);
+  size_t cached = 0;
+  for (unsigned char r : resident) cached += r & 1;
+  ::munmap(map, whole.size());
+  ::close(fd);
+  EXPECT_LE(cached, 1u) << "of " << pages << " pages";
+
+  auto got = store_->get("data/cd/direct");
+  STOWAGE_ASSERT_OK(got);
+  EXPECT_EQ(got->size(), whole.size());
+  EXPECT_TRUE(*got == whole);
+
+  // An object smaller than one aligned block never reaches O_DIRECT.
+  auto small = store_->open_writer();
+  STOWAGE_ASSERT_OK(small);
+  STOWAGE_ASSERT_OK((*small)->append(to_bytes("tiny")));
+  STOWAGE_ASSERT_OK((*small)->commit("data/cd/tiny"));
+  EXPECT_EQ(as_string(*store_->get("data/cd/tiny")), "tiny");
 }
 
 TEST_F(FsStoreTest, ADroppedWriterLeavesNothingBehind) {
