@@ -185,10 +185,9 @@ constexpr uint64_t kWritebackStep = 8ull << 20;
 // allows it: copying packs into the cache cost more CPU than the disk write
 // (a tenth of a kernel-tree backup), and a backup should not evict the
 // application's cached data for objects that are seldom read again. The
-// aligned part of each piece goes out through a second descriptor opened with
-// O_DIRECT, in slices copied to a per-thread aligned buffer; the unaligned
-// rest waits for the next piece, and at commit goes through the ordinary
-// descriptor.
+// aligned part of each piece is written with O_DIRECT set on the descriptor,
+// in slices copied to a per-thread aligned buffer; the unaligned rest waits
+// for the next piece, and at commit is written with O_DIRECT cleared.
 constexpr size_t kDirectAlign = 4096;
 constexpr size_t kDirectSlice = 1 << 20;
 
@@ -223,16 +222,15 @@ class FsStoreWriter : public ObjectWriter {
         fd_(fd),
         streamed_(key.empty()),
         key_(streamed_ ? temp_path_ : std::move(key)) {
-    if (streamed_) direct_fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+    direct_ = streamed_ && set_direct(true);
   }
   ~FsStoreWriter() override {
-    if (direct_fd_ >= 0) ::close(direct_fd_);
     if (fd_ >= 0) ::close(fd_);
     if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
   }
   Status append(ByteView data) override {
     if (fd_ < 0) return Error(ErrorCode::kInvalidArgument, "append after commit", key_);
-    if (direct_fd_ >= 0) return append_direct(data);
+    if (direct_) return append_direct(data);
     TRY_STATUS(write_at(data.data(), data.size()));
     if (written_ - started_ >= kWritebackStep) {
       (void)::sync_file_range(fd_, off_t(started_), off_t(written_ - started_), SYNC_FILE_RANGE_WRITE);
@@ -242,9 +240,9 @@ class FsStoreWriter : public ObjectWriter {
   }
   Status commit(const std::string& key) override {
     if (fd_ < 0) return Error(ErrorCode::kInvalidArgument, "commit after commit", key);
-    if (direct_fd_ >= 0) {
-      ::close(direct_fd_);
-      direct_fd_ = -1;
+    if (direct_) {
+      direct_ = false;
+      if (!set_direct(false)) return os_error(errno, "cannot clear O_DIRECT on", key_, temp_path_, store_.root_);
       TRY_STATUS(write_at(tail_.data(), tail_size_));
     }
     if (streamed_) {  // put() did both before creating its file beside the key
@@ -268,11 +266,12 @@ class FsStoreWriter : public ObjectWriter {
       data = data.subspan(take);
       size_t total = tail_size_ + take;
       size_t aligned = total / kDirectAlign * kDirectAlign;
-      if (aligned > 0 && pwrite_all(direct_fd_, out, aligned, written_) != 0) {
-        // The filesystem took O_DIRECT at open but not for writes: go on
-        // through the page cache, from where the direct writes stopped.
-        ::close(direct_fd_);
-        direct_fd_ = -1;
+      if (aligned > 0 && pwrite_all(fd_, out, aligned, written_) != 0) {
+        // The filesystem took O_DIRECT but not this write: go on through the
+        // page cache from where the direct writes stopped (a full disk fails
+        // there too, and says so).
+        direct_ = false;
+        if (!set_direct(false)) return os_error(errno, "cannot clear O_DIRECT on", key_, temp_path_, store_.root_);
         tail_size_ = 0;
         TRY_STATUS(write_at(out, total));
         return write_at(data.data(), data.size());
@@ -283,7 +282,11 @@ class FsStoreWriter : public ObjectWriter {
     }
     return ok_status();
   }
-  // Writes through the ordinary descriptor after what was written so far.
+  bool set_direct(bool on) {
+    int flags = ::fcntl(fd_, F_GETFL);
+    return flags >= 0 && ::fcntl(fd_, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) == 0;
+  }
+  // Writes after what was written so far.
   Status write_at(const uint8_t* data, size_t size) {
     if (int error_number = pwrite_all(fd_, data, size, written_))
       return os_error(error_number, "cannot write", key_, temp_path_, store_.root_);
@@ -296,9 +299,9 @@ class FsStoreWriter : public ObjectWriter {
   int fd_;
   const bool streamed_;
   std::string key_;
-  uint64_t written_ = 0;  // with O_DIRECT: the bytes written through direct_fd_
+  uint64_t written_ = 0;  // with O_DIRECT: not counting tail_
   uint64_t started_ = 0;  // writeback started for [0, started_)
-  int direct_fd_ = -1;
+  bool direct_ = false;
   std::array<uint8_t, kDirectAlign> tail_{};  // not yet written (O_DIRECT only)
   size_t tail_size_ = 0;
 };
