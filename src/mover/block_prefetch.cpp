@@ -39,7 +39,6 @@ void BlockPrefetch::run() {
   const uint64_t bs = block_size_;
   if (bs == 0) return;
   uint64_t fetched = 0;
-  Bytes scratch;  // compressed output, reused; each block keeps an exact copy
   // The blocks each extent touches, as backup_block marks them.
   for (const Extent& e : extents_) {
     if (e.length == 0 || e.offset >= size) continue;
@@ -56,8 +55,7 @@ void BlockPrefetch::run() {
         continue;  // the backup reads it again and reports the error
       fetched += block.data.size();
       if (level_ > 0 && !all_zero(block.data)) {
-        block.method = compress(block.data, level_, scratch);
-        block.compressed.assign(scratch.begin(), scratch.end());
+        block.method = compress(block.data, level_, block.compressed);  // exactly sized
       }
       std::lock_guard lock(mu_);
       blocks_.emplace(b, std::move(block));

@@ -12,8 +12,9 @@ namespace stowage {
 
 enum class Compression : uint8_t { kNone = 0, kZstd = 1 };
 
-// Compresses data at level; returns kNone and leaves out empty when the result
-// would not be smaller than the input.
+// Compresses data at level into out, sized exactly to the compressed bytes;
+// returns kNone and leaves out empty when the result would not be smaller
+// than the input.
 Compression compress(ByteView data, int level, Bytes& out);
 // raw_size bounds the output: a zstd bomb that expands further is kCorrupt.
 Result<Bytes> decompress(Compression method, ByteView data, size_t raw_size);
