@@ -7,11 +7,11 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdlib>
-#include <memory>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -241,8 +241,7 @@ class FsStoreWriter : public ObjectWriter {
   Status commit(const std::string& key) override {
     if (fd_ < 0) return Error(ErrorCode::kInvalidArgument, "commit after commit", key);
     if (direct_) {
-      direct_ = false;
-      if (!set_direct(false)) return os_error(errno, "cannot clear O_DIRECT on", key_, temp_path_, store_.root_);
+      TRY_STATUS(leave_direct());
       TRY_STATUS(write_at(tail_.data(), tail_size_));
     }
     if (streamed_) {  // put() did both before creating its file beside the key
@@ -270,8 +269,7 @@ class FsStoreWriter : public ObjectWriter {
         // The filesystem took O_DIRECT but not this write: go on through the
         // page cache from where the direct writes stopped (a full disk fails
         // there too, and says so).
-        direct_ = false;
-        if (!set_direct(false)) return os_error(errno, "cannot clear O_DIRECT on", key_, temp_path_, store_.root_);
+        TRY_STATUS(leave_direct());
         tail_size_ = 0;
         TRY_STATUS(write_at(out, total));
         return write_at(data.data(), data.size());
@@ -285,6 +283,12 @@ class FsStoreWriter : public ObjectWriter {
   bool set_direct(bool on) {
     int flags = ::fcntl(fd_, F_GETFL);
     return flags >= 0 && ::fcntl(fd_, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) == 0;
+  }
+  // Goes on with writes through the page cache.
+  Status leave_direct() {
+    direct_ = false;
+    if (!set_direct(false)) return os_error(errno, "cannot clear O_DIRECT on", key_, temp_path_, store_.root_);
+    return ok_status();
   }
   // Writes after what was written so far.
   Status write_at(const uint8_t* data, size_t size) {
