@@ -40,13 +40,6 @@ void PackBuilder::add(BlobType type, const BlobId& id, ByteView payload, uint32_
   entries_.push_back(e);
 }
 
-Bytes PackBuilder::take() {
-  taken_ += data_.size();
-  Bytes out = std::move(data_);
-  data_.clear();
-  return out;
-}
-
 Bytes PackBuilder::finish(std::vector<PackEntry>& entries) {
   Bytes trailer;
   put_u32(trailer, uint32_t(entries_.size()));

@@ -44,12 +44,17 @@ class PackBuilder {
   void add(BlobType type, const BlobId& id, ByteView payload, uint32_t raw_length, Compression compression);
   // Bytes of the pack so far, taken or not.
   size_t size() const { return taken_ + data_.size(); }
-  // Bytes added since the last take().
-  size_t buffered() const { return data_.size(); }
-  // Hands over the bytes added since the last take(), for a caller that
-  // writes the pack out as it grows; offsets keep counting from the pack's
+  // The bytes added since the last drop_buffered(), for a caller that
+  // writes the pack out as it grows.
+  ByteView buffered() const { return data_; }
+  // Forgets the buffered bytes (written out by the caller) but keeps the
+  // buffer for the next ones: memory the process touches for the first time
+  // costs a page fault per 4 KiB. Offsets keep counting from the pack's
   // start, and finish() then returns only the rest.
-  Bytes take();
+  void drop_buffered() {
+    taken_ += data_.size();
+    data_.clear();
+  }
   size_t count() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
   // Appends the trailer and returns the pack bytes (those not taken); the

@@ -234,10 +234,9 @@ Status Repository::add_blob(BlobType type, const BlobId& id, size_t raw_size, By
   stats_.bytes_stored_new += pack->builder.size() - before;
   if (pack->builder.size() >= config_.pack_size) return submit_upload(std::move(pack));
   Status streamed = ok_status();
-  if (pack->writer && pack->builder.buffered() >= kStreamStep) {
-    Bytes piece = pack->builder.take();
-    pack->builder.reserve(2 * kStreamStep);
-    streamed = pack->stream(piece);
+  if (pack->writer && pack->builder.buffered().size() >= kStreamStep) {
+    streamed = pack->stream(pack->builder.buffered());
+    pack->builder.drop_buffered();
   }
   std::lock_guard lock(mu_);
   idle_[int(type)].push_back(std::move(pack));  // a failed stream fails its upload, which releases the ids
