@@ -10,8 +10,8 @@
 #include <sstream>
 #include <thread>
 
-#include "kube/curl_pool.h"
 #include "util/bytes.h"
+#include "util/curl.h"
 
 namespace stowage::kube {
 namespace {
@@ -70,6 +70,7 @@ Result<std::unique_ptr<ApiClient>> ApiClient::create(ClusterConfig config, Clien
                  "set the cluster's server in the kubeconfig");
   }
   if (options.max_attempts < 1) options.max_attempts = 1;
+  TRY_STATUS(load_curl());
   return std::unique_ptr<ApiClient>(new ApiClient(std::move(config), std::move(options)));
 }
 

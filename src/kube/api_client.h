@@ -22,6 +22,10 @@
 #include "kube/object_ref.h"
 #include "util/result.h"
 
+namespace stowage {
+class CurlHandlePool;  // util/curl.h
+}  // namespace stowage
+
 namespace stowage::kube {
 
 struct ApiRequest {
@@ -52,8 +56,6 @@ struct ClientOptions {
   std::function<void(std::chrono::milliseconds)> sleep;  // how to wait; tests replace it
   std::string user_agent = "stowage/0.1";
 };
-
-class CurlHandlePool;
 
 class ApiClient {
  public:

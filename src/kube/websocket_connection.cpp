@@ -7,7 +7,7 @@
 #include <cctype>
 #include <map>
 
-#include "kube/curl_pool.h"
+#include "util/curl.h"
 
 namespace stowage::kube {
 namespace {
@@ -75,7 +75,6 @@ WebSocketConnection::~WebSocketConnection() { curl_easy_cleanup(static_cast<CURL
 Result<std::unique_ptr<WebSocketConnection>> WebSocketConnection::open(ApiClient& client, const ApiRequest& request,
                                                                        const std::vector<std::string>& protocols,
                                                                        Clock::time_point deadline) {
-  ensure_curl_initialized();
   const std::string target = request.target.describe();
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return Error(ErrorCode::kInternal, "cannot create a curl handle", target);

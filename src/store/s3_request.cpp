@@ -1,4 +1,4 @@
-// S3Store's transport: construction, the pool of curl handles, one signed
+// S3Store's transport: construction, one signed
 // request (libcurl's CURLOPT_AWS_SIGV4) and the mapping of S3 errors.
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -12,8 +12,9 @@
 #include <vector>
 
 #include "store/s3_request.h"
-#include "util/http_headers.h"
 #include "store/s3_xml.h"
+#include "util/curl.h"
+#include "util/http_headers.h"
 
 namespace stowage {
 
@@ -96,8 +97,6 @@ int64_t parse_http_date(const std::string& text) {
 
 namespace {
 
-std::once_flag curl_global_once;
-
 // The body of a PUT, handed to curl piece by piece.
 struct UploadSource {
   ByteView data;
@@ -123,33 +122,6 @@ const char* kCredentialsHint =
     "the bucket policy grants this identity access";
 
 }  // namespace
-
-// Idle curl easy handles. Reusing a handle reuses its connection (keep-alive)
-// and TLS session; each handle is used by one thread at a time.
-struct S3Store::HandlePool {
-  std::mutex mutex;
-  std::vector<CURL*> idle;
-
-  CURL* acquire() {
-    {
-      std::lock_guard lock(mutex);
-      if (!idle.empty()) {
-        CURL* handle = idle.back();
-        idle.pop_back();
-        return handle;
-      }
-    }
-    return curl_easy_init();
-  }
-  void release(CURL* handle) {
-    curl_easy_reset(handle);  // drops options, keeps live connections
-    std::lock_guard lock(mutex);
-    idle.push_back(handle);
-  }
-  ~HandlePool() {
-    for (CURL* handle : idle) curl_easy_cleanup(handle);
-  }
-};
 
 // ---------------------------------------------------------------------------
 // Construction and transport.
@@ -180,14 +152,14 @@ Result<std::unique_ptr<S3Store>> S3Store::open(S3Config config) {
   if (!config.prefix.empty() && config.prefix.back() != '/') config.prefix += '/';
   if (config.multipart_part_size < kMinimumPartSize) config.multipart_part_size = kMinimumPartSize;
   if (config.multipart_threshold < config.multipart_part_size) config.multipart_threshold = config.multipart_part_size;
-  std::call_once(curl_global_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  TRY_STATUS(load_curl());
   std::unique_ptr<S3Store> store(new S3Store(std::move(config)));
   store->scheme_ = scheme;
   store->host_ = host;
   return store;
 }
 
-S3Store::S3Store(S3Config config) : config_(std::move(config)), handles_(std::make_unique<HandlePool>()) {}
+S3Store::S3Store(S3Config config) : config_(std::move(config)), handles_(std::make_unique<CurlHandlePool>()) {}
 
 S3Store::~S3Store() = default;
 
@@ -214,13 +186,9 @@ std::string S3Store::url_for(const std::string& full_key, const std::string& que
 }
 
 Result<S3Store::Response> S3Store::perform(const Request& request) {
-  CURL* curl = handles_->acquire();
+  CurlHandlePool::Lease lease(*handles_);
+  CURL* curl = lease.get();
   if (curl == nullptr) return Error(ErrorCode::kInternal, "cannot create a curl handle", request.key);
-  struct Lease {
-    HandlePool& pool;
-    CURL* handle;
-    ~Lease() { pool.release(handle); }
-  } lease{*handles_, curl};
 
   Response response;
   response.body.reserve(request.expected_body);

@@ -11,6 +11,8 @@
 
 namespace stowage {
 
+class CurlHandlePool;  // util/curl.h
+
 struct S3Credentials {
   std::string access_key_id;
   std::string secret_access_key;
@@ -88,7 +90,6 @@ class S3Store : public ObjectStore {
 
   struct Request;
   struct Response;
-  struct HandlePool;
 
  private:
   explicit S3Store(S3Config config);
@@ -109,7 +110,7 @@ class S3Store : public ObjectStore {
   S3Config config_;
   std::string scheme_;  // "http" or "https"
   std::string host_;    // host[:port] of the endpoint
-  std::unique_ptr<HandlePool> handles_;
+  std::unique_ptr<CurlHandlePool> handles_;
 };
 
 }  // namespace stowage

@@ -319,3 +319,23 @@ def test_tls_endpoint_with_ca_bundle_and_insecure_switch(binary, tmp_path):
     insecure = Stowage(binary, base + "&insecure=true", env)
     insecure.run("snapshot", "restore", "latest", "-t", tmp_path / "out")
     assert (tmp_path / "out" / "f").read_bytes() == (tmp_path / "d" / "f").read_bytes()
+
+
+def test_libcurl_is_loaded_only_by_commands_that_speak_http(fs_repo, s3_repo, tmp_path):
+    """libcurl and the libraries it pulls in are opened on first use
+    (src/util/curl.h): a backup to a directory never loads them, one to S3
+    does. The dynamic loader's own trace (LD_DEBUG=files) says which files
+    each process opened."""
+    from conftest import Stowage
+    src = make_tree(str(tmp_path / "src"), files=50)
+
+    def libraries(repo, *args):
+        traced = Stowage(repo.binary, repo.repo, dict(repo.env, LD_DEBUG="files"))
+        return [line for line in traced.run(*args).stderr.decode(errors="replace").splitlines()
+                if "file=" in line]
+
+    local = libraries(fs_repo, "snapshot", "create", src)
+    assert any("file=libzstd" in line for line in local), local  # the trace works
+    assert not any("file=libcurl" in line for line in local), local
+    remote = libraries(s3_repo, "snapshot", "create", src)
+    assert any("file=libcurl.so.4" in line and "dynamically loaded" in line for line in remote), remote
