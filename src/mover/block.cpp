@@ -261,14 +261,17 @@ Result<Snapshot> backup_block(Repository& repo, BlockSource& source, const Block
       if (!any) continue;
       queue.submit([&, first, last]() -> Status {
         if (queue.failed()) return ok_status();
-        Bytes buf(bs);
+        Bytes buf;  // for blocks not prefetched; sized on first use (new memory costs a page fault per 4 KiB)
         for (uint64_t b = first; b < last; b++) {
           if (!need[b]) continue;
           uint64_t len = std::min(bs, size - b * bs);
           std::optional<PrefetchedBlock> pre;
           if (prefetch) pre = prefetch->take(b);
           if (pre && pre->data.size() != len) pre.reset();
-          if (!pre) TRY_STATUS(source.read(b * bs, std::span<uint8_t>(buf.data(), len)));
+          if (!pre) {
+            buf.resize(bs);
+            TRY_STATUS(source.read(b * bs, std::span<uint8_t>(buf.data(), len)));
+          }
           bytes_read += len;
           ByteView block = pre ? ByteView(pre->data) : ByteView(buf.data(), len);
           refs[b].length = uint32_t(len);
