@@ -9,6 +9,8 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -185,18 +187,17 @@ constexpr uint64_t kWritebackStep = 8ull << 20;
 // allows it: copying packs into the cache cost more CPU than the disk write
 // (a tenth of a kernel-tree backup), and a backup should not evict the
 // application's cached data for objects that are seldom read again. The
-// aligned part of each piece is written with O_DIRECT set on the descriptor,
-// in slices copied to a per-thread aligned buffer; the unaligned rest waits
-// for the next piece, and at commit is written with O_DIRECT cleared.
+// aligned part of each piece is copied in slices to aligned buffers and
+// written with O_DIRECT set on the descriptor, behind: by the store's
+// write-behind threads, at most kSlicesInFlight slices per object, so the
+// writing thread waits for the disk only when it is that far ahead. The
+// unaligned rest waits for the next piece, and at commit is written with
+// O_DIRECT cleared. A direct write that fails is written again through the
+// page cache, and the object goes on that way.
 constexpr size_t kDirectAlign = 4096;
 constexpr size_t kDirectSlice = 1 << 20;
-
-uint8_t* direct_buffer() {
-  thread_local std::unique_ptr<uint8_t, decltype(&std::free)> buffer(
-      static_cast<uint8_t*>(std::aligned_alloc(kDirectAlign, kDirectSlice)), &std::free);
-  if (!buffer) abort();  // out of memory
-  return buffer.get();
-}
+constexpr size_t kSlicesInFlight = 4;  // one 4 MiB piece (repo/repository.cpp)
+constexpr size_t kWriteBehindThreads = 2;
 
 // Returns 0, or the errno of the write that failed.
 int pwrite_all(int fd, const uint8_t* data, size_t size, uint64_t offset) {
@@ -212,6 +213,32 @@ int pwrite_all(int fd, const uint8_t* data, size_t size, uint64_t offset) {
   return 0;
 }
 
+FsStore::SliceBuffer FsStore::take_slice_buffer() {
+  {
+    std::lock_guard lock(buffers_mu_);
+    if (!buffers_.empty()) {
+      SliceBuffer b = std::move(buffers_.back());
+      buffers_.pop_back();
+      return b;
+    }
+  }
+  SliceBuffer b(static_cast<uint8_t*>(std::aligned_alloc(kDirectAlign, kDirectSlice)));
+  if (!b) abort();  // out of memory
+  return b;
+}
+
+void FsStore::give_back(SliceBuffer buffer) {
+  std::lock_guard lock(buffers_mu_);
+  buffers_.push_back(std::move(buffer));
+}
+
+WorkQueue& FsStore::write_behind() {
+  std::call_once(write_behind_started_, [this] {
+    write_behind_ = std::make_unique<WorkQueue>(kWriteBehindThreads, 64 * kSlicesInFlight);
+  });
+  return *write_behind_;
+}
+
 class FsStoreWriter : public ObjectWriter {
  public:
   // `key` is the object put() writes, named in write errors; empty for a
@@ -225,25 +252,21 @@ class FsStoreWriter : public ObjectWriter {
     direct_ = streamed_ && set_direct(true);
   }
   ~FsStoreWriter() override {
+    {
+      std::unique_lock lock(mu_);
+      written_back_.wait(lock, [&] { return all_done(); });
+    }
     if (fd_ >= 0) ::close(fd_);
     if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
   }
   Status append(ByteView data) override {
     if (fd_ < 0) return Error(ErrorCode::kInvalidArgument, "append after commit", key_);
     if (direct_) return append_direct(data);
-    TRY_STATUS(write_at(data.data(), data.size()));
-    if (written_ - started_ >= kWritebackStep) {
-      (void)::sync_file_range(fd_, off_t(started_), off_t(written_ - started_), SYNC_FILE_RANGE_WRITE);
-      started_ = written_;
-    }
-    return ok_status();
+    return append_buffered(data);
   }
   Status commit(const std::string& key) override {
     if (fd_ < 0) return Error(ErrorCode::kInvalidArgument, "commit after commit", key);
-    if (direct_) {
-      TRY_STATUS(leave_direct());
-      TRY_STATUS(write_at(tail_.data(), tail_size_));
-    }
+    if (direct_) TRY_STATUS(leave_direct());
     if (streamed_) {  // put() did both before creating its file beside the key
       TRY_STATUS(store_.check_key(key));
       TRY_STATUS(store_.make_parent_dirs(key, store_.path_of(key)));
@@ -256,45 +279,116 @@ class FsStoreWriter : public ObjectWriter {
   }
 
  private:
+  // A slice handed to the write-behind threads.
+  struct Slice {
+    FsStore::SliceBuffer buffer;
+    uint64_t offset = 0;
+    size_t size = 0;
+    bool done = false;
+    int error = 0;  // errno of the direct write
+  };
+
+  Status append_buffered(ByteView data) {
+    TRY_STATUS(write_at(data.data(), data.size(), written_));
+    written_ += data.size();
+    if (written_ - started_ >= kWritebackStep) {
+      (void)::sync_file_range(fd_, off_t(started_), off_t(written_ - started_), SYNC_FILE_RANGE_WRITE);
+      started_ = written_;
+    }
+    return ok_status();
+  }
   Status append_direct(ByteView data) {
-    uint8_t* out = direct_buffer();
     while (!data.empty()) {
+      FsStore::SliceBuffer out = TRY(next_buffer());
+      if (!direct_) {  // a direct write failed: the rest goes through the page cache
+        store_.give_back(std::move(out));
+        return append_buffered(data);
+      }
       size_t take = std::min(data.size(), kDirectSlice - tail_size_);
-      std::memcpy(out, tail_.data(), tail_size_);
-      std::memcpy(out + tail_size_, data.data(), take);
+      std::memcpy(out.get(), tail_.data(), tail_size_);
+      std::memcpy(out.get() + tail_size_, data.data(), take);
       data = data.subspan(take);
       size_t total = tail_size_ + take;
       size_t aligned = total / kDirectAlign * kDirectAlign;
-      if (aligned > 0 && pwrite_all(fd_, out, aligned, written_) != 0) {
-        // The filesystem took O_DIRECT but not this write: go on through the
-        // page cache from where the direct writes stopped (a full disk fails
-        // there too, and says so).
-        TRY_STATUS(leave_direct());
-        tail_size_ = 0;
-        TRY_STATUS(write_at(out, total));
-        return write_at(data.data(), data.size());
-      }
-      written_ += aligned;
       tail_size_ = total - aligned;
-      std::memcpy(tail_.data(), out + aligned, tail_size_);
+      std::memcpy(tail_.data(), out.get() + aligned, tail_size_);
+      if (aligned == 0) {
+        store_.give_back(std::move(out));
+        continue;
+      }
+      write_behind(std::move(out), aligned);
     }
     return ok_status();
+  }
+  // Hands the first `size` bytes of buffer, the next aligned slice, to the
+  // write-behind threads.
+  void write_behind(FsStore::SliceBuffer buffer, size_t size) {
+    Slice* slice;
+    {
+      std::lock_guard lock(mu_);
+      slice = &in_flight_.emplace_back(Slice{std::move(buffer), written_, size});
+    }
+    written_ += size;
+    const int fd = fd_;
+    store_.write_behind().submit([this, slice, fd]() -> Status {
+      int error_number = pwrite_all(fd, slice->buffer.get(), slice->size, slice->offset);
+      std::lock_guard lock(mu_);
+      slice->error = error_number;
+      slice->done = true;
+      written_back_.notify_all();  // under the lock: the writer may be gone once it is released
+      return ok_status();
+    });
+  }
+  // A buffer for the next slice: a new one while fewer than kSlicesInFlight
+  // are in flight, else the oldest slice's once it is written. If that
+  // write failed, the object leaves O_DIRECT (leave_direct).
+  Result<FsStore::SliceBuffer> next_buffer() {
+    bool failed = false;
+    {
+      std::unique_lock lock(mu_);
+      if (in_flight_.size() < kSlicesInFlight) return store_.take_slice_buffer();
+      written_back_.wait(lock, [&] { return in_flight_.front().done; });
+      failed = in_flight_.front().error != 0;
+      if (!failed) {
+        FsStore::SliceBuffer buffer = std::move(in_flight_.front().buffer);
+        in_flight_.pop_front();
+        return buffer;
+      }
+    }
+    TRY_STATUS(leave_direct());
+    return store_.take_slice_buffer();
+  }
+  bool all_done() const {
+    return std::all_of(in_flight_.begin(), in_flight_.end(), [](const Slice& s) { return s.done; });
   }
   bool set_direct(bool on) {
     int flags = ::fcntl(fd_, F_GETFL);
     return flags >= 0 && ::fcntl(fd_, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) == 0;
   }
-  // Goes on with writes through the page cache.
+  // Goes on through the page cache: waits for every slice in flight, clears
+  // O_DIRECT, writes a slice whose direct write failed again, then the
+  // unaligned tail.
   Status leave_direct() {
+    std::deque<Slice> slices;
+    {
+      std::unique_lock lock(mu_);
+      written_back_.wait(lock, [&] { return all_done(); });
+      slices.swap(in_flight_);
+    }
     direct_ = false;
     if (!set_direct(false)) return os_error(errno, "cannot clear O_DIRECT on", key_, temp_path_, store_.root_);
+    for (Slice& slice : slices) {
+      if (slice.error != 0) TRY_STATUS(write_at(slice.buffer.get(), slice.size, slice.offset));
+      store_.give_back(std::move(slice.buffer));
+    }
+    TRY_STATUS(write_at(tail_.data(), tail_size_, written_));
+    written_ += tail_size_;
+    tail_size_ = 0;
     return ok_status();
   }
-  // Writes after what was written so far.
-  Status write_at(const uint8_t* data, size_t size) {
-    if (int error_number = pwrite_all(fd_, data, size, written_))
+  Status write_at(const uint8_t* data, size_t size, uint64_t offset) {
+    if (int error_number = pwrite_all(fd_, data, size, offset))
       return os_error(error_number, "cannot write", key_, temp_path_, store_.root_);
-    written_ += size;
     return ok_status();
   }
 
@@ -303,11 +397,14 @@ class FsStoreWriter : public ObjectWriter {
   int fd_;
   const bool streamed_;
   std::string key_;
-  uint64_t written_ = 0;  // with O_DIRECT: not counting tail_
+  uint64_t written_ = 0;  // handed to write(2) or the write-behind; with O_DIRECT not counting tail_
   uint64_t started_ = 0;  // writeback started for [0, started_)
   bool direct_ = false;
   std::array<uint8_t, kDirectAlign> tail_{};  // not yet written (O_DIRECT only)
   size_t tail_size_ = 0;
+  std::mutex mu_;  // guards in_flight_ and each slice's done and error
+  std::condition_variable written_back_;
+  std::deque<Slice> in_flight_;  // oldest first; push_back and pop_front keep the others' addresses
 };
 
 Result<std::unique_ptr<ObjectWriter>> FsStore::create_temp(const std::string& dir, const std::string& key) {

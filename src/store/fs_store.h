@@ -2,12 +2,16 @@
 // nested paths; puts are atomic and create-only (temp file + fsync + link()).
 #pragma once
 
+#include <cstdint>
+#include <cstdlib>
 #include <list>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "store/object_store.h"
+#include "util/work_queue.h"
 
 namespace stowage {
 
@@ -26,8 +30,11 @@ class FsStore : public ObjectStore {
   Result<ObjectInfo> stat(const std::string& key) override;
   Status list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) override;
   Status remove(const std::string& key) override;
-  // Streams into a temporary file in the root directory, starting its
-  // writeback as it grows; commit() fsyncs it and links it under the key.
+  // Streams into a temporary file in the root directory, with O_DIRECT
+  // where the filesystem allows it (written behind, on the store's
+  // write-behind threads) and else through the page cache with its
+  // writeback started as it grows; commit() fsyncs it and links it under
+  // the key.
   Result<std::unique_ptr<ObjectWriter>> open_writer() override;
 
   const std::string& root() const { return root_; }
@@ -62,9 +69,25 @@ class FsStore : public ObjectStore {
   Result<OpenFile> open_for_read(const std::string& key);
   void forget_open(const std::string& key);
 
+  // Aligned buffers for O_DIRECT slices, kept for reuse (fresh memory costs
+  // a page fault per 4 KiB), and the threads that write them: an O_DIRECT
+  // write returns only once the device has the data, so the thread that
+  // streams a pack hands its slices over and goes on sealing blobs.
+  struct FreeDeleter {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  using SliceBuffer = std::unique_ptr<uint8_t, FreeDeleter>;
+  SliceBuffer take_slice_buffer();
+  void give_back(SliceBuffer buffer);
+  WorkQueue& write_behind();
+
   std::string root_;
   std::mutex open_mu_;
   std::list<OpenFile> open_files_;  // most recently used first
+  std::mutex buffers_mu_;
+  std::vector<SliceBuffer> buffers_;
+  std::once_flag write_behind_started_;
+  std::unique_ptr<WorkQueue> write_behind_;  // last: its threads end before the buffers go
 };
 
 }  // namespace stowage

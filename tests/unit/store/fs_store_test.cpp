@@ -5,11 +5,14 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -134,6 +137,72 @@ TEST_F(FsStoreTest, StreamedObjectsOfAnyAlignmentReadBackWholeAndMostlyUncached)
   STOWAGE_ASSERT_OK((*small)->append(to_bytes("tiny")));
   STOWAGE_ASSERT_OK((*small)->commit("data/cd/tiny"));
   EXPECT_EQ(as_string(*store_->get("data/cd/tiny")), "tiny");
+}
+
+// Slices are written behind, several per object at once, by threads the
+// writers share: objects streamed side by side from several threads, in
+// pieces of every size, must each come back exactly.
+TEST_F(FsStoreTest, ObjectsStreamedSideBySideComeBackWhole) {
+  constexpr int kWriters = 4;
+  std::vector<Bytes> wholes(kWriters);
+  std::vector<Status> results(kWriters, ok_status());
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; w++) {
+    wholes[w].resize((11 << 20) + 777 * size_t(w));
+    for (size_t i = 0; i < wholes[w].size(); i++) wholes[w][i] = uint8_t(i * 37 + (i >> 13) + w);
+    threads.emplace_back([&, w] {
+      results[w] = [&]() -> Status {
+        auto writer = TRY(store_->open_writer());
+        const Bytes& whole = wholes[w];
+        size_t at = 0;
+        for (size_t piece = 4093 * size_t(w + 1); at < whole.size(); piece = piece * 3 % (3 << 20) + 1) {
+          size_t take = std::min(piece, whole.size() - at);
+          TRY_STATUS(writer->append(ByteView(whole.data() + at, take)));
+          at += take;
+        }
+        return writer->commit("data/ef/side-" + std::to_string(w));
+      }();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int w = 0; w < kWriters; w++) {
+    STOWAGE_ASSERT_OK(results[w]);
+    auto got = store_->get("data/ef/side-" + std::to_string(w));
+    STOWAGE_ASSERT_OK(got);
+    EXPECT_EQ(got->size(), wholes[w].size());
+    EXPECT_TRUE(*got == wholes[w]) << "object " << w;
+  }
+}
+
+// A write that fails behind the writer (here: past the file size limit,
+// as a full disk would) is reported by a later append or by the commit,
+// naming the temporary file, and leaves nothing behind.
+TEST_F(FsStoreTest, AFailedWriteBehindIsReportedAndLeavesNothing) {
+  struct rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit limit = saved;
+  limit.rlim_cur = 3 << 20;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limit), 0);
+  Bytes piece(1 << 20, 0x5a);
+  Status failed = ok_status();
+  {
+    auto writer = store_->open_writer();
+    STOWAGE_ASSERT_OK(writer);
+    for (int i = 0; i < 12 && failed.ok(); i++) failed = (*writer)->append(piece);
+    if (failed.ok()) failed = (*writer)->commit("data/ef/too-big");
+  }
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  ::signal(SIGXFSZ, old_handler);
+  ASSERT_FALSE(failed.ok()) << "12 MiB were written under a 3 MiB file size limit";
+  EXPECT_EQ(failed.error().code(), ErrorCode::kIo) << failed.error().to_string();
+  EXPECT_NE(failed.error().message().find("cannot write " + root_ + "/" + FsStore::kTempPrefix), std::string::npos)
+      << failed.error().message();
+  EXPECT_NE(failed.error().message().find(std::strerror(EFBIG)), std::string::npos) << failed.error().message();
+  int files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root_)) files += entry.is_regular_file();
+  EXPECT_EQ(files, 0) << "the temporary file was left behind";
+  EXPECT_FALSE(store_->stat("data/ef/too-big").ok());
 }
 
 TEST_F(FsStoreTest, ADroppedWriterLeavesNothingBehind) {
