@@ -1,5 +1,9 @@
 #include "mover/snapshot_writer.h"
 
+#include <malloc.h>
+
+#include <thread>
+
 #include "util/clock.h"
 
 namespace stowage {
@@ -20,6 +24,11 @@ SnapshotWriter::SnapshotWriter(Repository& repo, SnapshotKind kind, std::string 
 }
 
 Result<Snapshot> SnapshotWriter::finish() {
+  // The data is read: the memory its buffers held (kept for reuse, see
+  // src/main.cpp) goes back to the kernel now, on a thread of its own while
+  // the commit below waits for the disk, rather than at exit (a short-lived
+  // process then ends sooner) or never (a long-lived agent keeps less).
+  std::jthread trim([] { malloc_trim(0); });
   TRY_STATUS(repo_.flush());
   auto& m = snap_.summary;
   m.blobs_new = repo_.write_stats().blobs_new - blobs0_;

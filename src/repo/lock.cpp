@@ -12,10 +12,15 @@ namespace stowage {
 
 using nlohmann::json;
 
+// A lock is written and removed without fsync (put_transient): it only has
+// to be seen by other processes while its holder runs, and a crash of the
+// machine ends the holder too. A lock that a crash brings back, or leaves
+// empty, counts as stale after kLockStaleSeconds, like one of a process that
+// died.
 Result<std::string> RepoLock::write_lock() {
   json j = {{"time", now_unix()}, {"host", host_name()}, {"pid", int(getpid())}, {"exclusive", exclusive_}};
   std::string key = layout::lock(hex_encode(crypto::random_bytes(16)));
-  TRY_STATUS(repo_.store().put(key, repo_.seal_object(to_bytes(j.dump()), "lock")));
+  TRY_STATUS(repo_.store().put_transient(key, repo_.seal_object(to_bytes(j.dump()), "lock")));
   return key;
 }
 
@@ -51,14 +56,14 @@ Result<std::unique_ptr<RepoLock>> RepoLock::acquire(Repository& repo, bool exclu
   lock->key_ = TRY(lock->write_lock());
   auto locks = list_locks(repo);
   if (!locks.ok()) {
-    (void)repo.store().remove(lock->key_);
+    (void)repo.store().remove_transient(lock->key_);
     return std::move(locks).error();
   }
   int64_t now = now_unix();
   for (const auto& other : *locks) {
     if (other.key == lock->key_ || now - other.time > kLockStaleSeconds) continue;
     if (exclusive || other.exclusive) {
-      (void)repo.store().remove(lock->key_);
+      (void)repo.store().remove_transient(lock->key_);
       lock->key_.clear();
       return Error(ErrorCode::kConflict,
                    std::string("the repository is locked ") + (other.exclusive ? "exclusively " : "") + "by " +
@@ -80,7 +85,7 @@ void RepoLock::refresh_loop() {
     if (fresh.ok()) {
       std::string old = key_;
       key_ = *fresh;
-      (void)repo_.store().remove(old);
+      (void)repo_.store().remove_transient(old);
     }
   }
 }
@@ -92,7 +97,7 @@ RepoLock::~RepoLock() {
   }
   cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
-  if (!key_.empty()) (void)repo_.store().remove(key_);
+  if (!key_.empty()) (void)repo_.store().remove_transient(key_);
 }
 
 Result<size_t> remove_locks(Repository& repo, bool force) {

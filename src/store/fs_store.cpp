@@ -243,10 +243,11 @@ class FsStoreWriter : public ObjectWriter {
  public:
   // `key` is the object put() writes, named in write errors; empty for a
   // streamed object, whose key comes only at commit.
-  FsStoreWriter(FsStore& store, std::string temp_path, int fd, std::string key)
+  FsStoreWriter(FsStore& store, std::string temp_path, int fd, std::string key, bool durable)
       : store_(store),
         temp_path_(std::move(temp_path)),
         fd_(fd),
+        durable_(durable),
         streamed_(key.empty()),
         key_(streamed_ ? temp_path_ : std::move(key)) {
     direct_ = streamed_ && set_direct(true);
@@ -273,7 +274,7 @@ class FsStoreWriter : public ObjectWriter {
     }
     int fd = fd_;
     fd_ = -1;  // commit_temp closes it
-    Status committed = store_.commit_temp(fd, temp_path_, key);
+    Status committed = store_.commit_temp(fd, temp_path_, key, durable_);
     temp_path_.clear();  // commit_temp removed it
     return committed;
   }
@@ -395,6 +396,7 @@ class FsStoreWriter : public ObjectWriter {
   FsStore& store_;
   std::string temp_path_;
   int fd_;
+  const bool durable_;
   const bool streamed_;
   std::string key_;
   uint64_t written_ = 0;  // handed to write(2) or the write-behind; with O_DIRECT not counting tail_
@@ -407,11 +409,12 @@ class FsStoreWriter : public ObjectWriter {
   std::deque<Slice> in_flight_;  // oldest first; push_back and pop_front keep the others' addresses
 };
 
-Result<std::unique_ptr<ObjectWriter>> FsStore::create_temp(const std::string& dir, const std::string& key) {
+Result<std::unique_ptr<ObjectWriter>> FsStore::create_temp(const std::string& dir, const std::string& key,
+                                                           bool durable) {
   std::string temp_path = dir + "/" + kTempPrefix + random_suffix();
   int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return os_error(errno, "cannot create temporary file", key.empty() ? temp_path : key, temp_path, root_);
-  return std::unique_ptr<ObjectWriter>(std::make_unique<FsStoreWriter>(*this, std::move(temp_path), fd, key));
+  return std::unique_ptr<ObjectWriter>(std::make_unique<FsStoreWriter>(*this, std::move(temp_path), fd, key, durable));
 }
 
 Result<std::unique_ptr<ObjectWriter>> FsStore::open_writer() {
@@ -421,12 +424,12 @@ Result<std::unique_ptr<ObjectWriter>> FsStore::open_writer() {
   return create_temp(root_, "");
 }
 
-Status FsStore::commit_temp(int raw_fd, const std::string& temp_path, const std::string& key) {
+Status FsStore::commit_temp(int raw_fd, const std::string& temp_path, const std::string& key, bool durable) {
   FileDescriptor fd(raw_fd);
   const std::string path = path_of(key);
   auto discard_temp = [&] { ::unlink(temp_path.c_str()); };
   Status written = ok_status();
-  if (::fsync(fd.get()) != 0) written = os_error(errno, "cannot fsync", key, temp_path, root_);
+  if (durable && ::fsync(fd.get()) != 0) written = os_error(errno, "cannot fsync", key, temp_path, root_);
   if (written.ok() && fd.close() != 0) written = os_error(errno, "cannot close", key, temp_path, root_);
   if (!written.ok()) {
     discard_temp();
@@ -444,14 +447,18 @@ Status FsStore::commit_temp(int raw_fd, const std::string& temp_path, const std:
     return os_error(error_number, "cannot link temporary file to", key, path, root_);
   }
   discard_temp();
-  return fsync_directory(parent_of(path), key, root_);
+  return durable ? fsync_directory(parent_of(path), key, root_) : ok_status();
 }
 
-Status FsStore::put(const std::string& key, ByteView data) {
+Status FsStore::put(const std::string& key, ByteView data) { return put_object(key, data, true); }
+
+Status FsStore::put_transient(const std::string& key, ByteView data) { return put_object(key, data, false); }
+
+Status FsStore::put_object(const std::string& key, ByteView data, bool durable) {
   TRY_STATUS(check_key(key));
   const std::string path = path_of(key);
   TRY_STATUS(make_parent_dirs(key, path));
-  std::unique_ptr<ObjectWriter> writer = TRY(create_temp(parent_of(path), key));
+  std::unique_ptr<ObjectWriter> writer = TRY(create_temp(parent_of(path), key, durable));
   TRY_STATUS(writer->append(data));
   return writer->commit(key);
 }
@@ -583,7 +590,11 @@ Status FsStore::list_dir(const std::string& dir_key, const std::string& prefix,
   return ok_status();
 }
 
-Status FsStore::remove(const std::string& key) {
+Status FsStore::remove(const std::string& key) { return remove_object(key, true); }
+
+Status FsStore::remove_transient(const std::string& key) { return remove_object(key, false); }
+
+Status FsStore::remove_object(const std::string& key, bool durable) {
   TRY_STATUS(check_key(key));
   forget_open(key);
   const std::string path = path_of(key);
@@ -591,7 +602,7 @@ Status FsStore::remove(const std::string& key) {
     if (errno == ENOENT || errno == ENOTDIR) return ok_status();
     return os_error(errno, "cannot remove object file", key, path, root_);
   }
-  return fsync_directory(parent_of(path), key, root_);
+  return durable ? fsync_directory(parent_of(path), key, root_) : ok_status();
 }
 
 }  // namespace stowage

@@ -30,6 +30,9 @@ class FsStore : public ObjectStore {
   Result<ObjectInfo> stat(const std::string& key) override;
   Status list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) override;
   Status remove(const std::string& key) override;
+  // Without the fsyncs of the file and its directory.
+  Status put_transient(const std::string& key, ByteView data) override;
+  Status remove_transient(const std::string& key) override;
   // Streams into a temporary file in the root directory, with O_DIRECT
   // where the filesystem allows it (written behind, on the store's
   // write-behind threads) and else through the page cache with its
@@ -46,11 +49,15 @@ class FsStore : public ObjectStore {
  private:
   friend class FsStoreWriter;
   // A writer whose temporary file is in dir; key (if known) names errors.
-  Result<std::unique_ptr<ObjectWriter>> create_temp(const std::string& dir, const std::string& key);
+  Result<std::unique_ptr<ObjectWriter>> create_temp(const std::string& dir, const std::string& key,
+                                                    bool durable = true);
+  Status put_object(const std::string& key, ByteView data, bool durable);
   // The end of every put, once the key is checked and its directories
-  // exist: fsyncs and closes the temporary file, then links it under the
-  // key (create-only) and removes the temporary name.
-  Status commit_temp(int fd, const std::string& temp_path, const std::string& key);
+  // exist: fsyncs (if durable) and closes the temporary file, then links it
+  // under the key (create-only), removes the temporary name and fsyncs the
+  // directory (if durable).
+  Status commit_temp(int fd, const std::string& temp_path, const std::string& key, bool durable);
+  Status remove_object(const std::string& key, bool durable);
   std::string path_of(const std::string& key) const;
   Status check_key(const std::string& key) const;
   Status make_parent_dirs(const std::string& key, const std::string& path);

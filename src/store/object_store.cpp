@@ -37,6 +37,10 @@ Status ObjectStore::extend_retention(const std::string& key, const Retention&) {
 
 Result<BucketLockState> ObjectStore::lock_state() { return BucketLockState{}; }
 
+Status ObjectStore::put_transient(const std::string& key, ByteView data) { return put(key, data); }
+
+Status ObjectStore::remove_transient(const std::string& key) { return remove(key); }
+
 Result<std::unique_ptr<ObjectWriter>> ObjectStore::open_writer() { return std::unique_ptr<ObjectWriter>(); }
 
 Result<std::vector<ObjectInfo>> list_all(ObjectStore& store, const std::string& prefix) {

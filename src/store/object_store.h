@@ -99,6 +99,13 @@ class ObjectStore {
   // The bucket's Object Lock and versioning state. Default: no Object Lock.
   virtual Result<BucketLockState> lock_state();
 
+  // put() and remove() for an object that matters only while the process
+  // that wrote it runs (a repository lock): neither needs to survive a
+  // crash of the machine, which ends that process too, so a store may skip
+  // what makes them durable (fsync). Default: put() and remove().
+  virtual Status put_transient(const std::string& key, ByteView data);
+  virtual Status remove_transient(const std::string& key);
+
   // A writer that hands the store an object's bytes as they are appended,
   // or null when the store takes only whole objects (the caller then buffers
   // and calls put()). Streamed writes carry no retention. Default: null.

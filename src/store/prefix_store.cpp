@@ -52,6 +52,12 @@ Status PrefixStore::list(const std::string& prefix, const std::function<void(con
 
 Status PrefixStore::remove(const std::string& key) { return inner_->remove(prefix_ + key); }
 
+Status PrefixStore::put_transient(const std::string& key, ByteView data) {
+  return inner_->put_transient(prefix_ + key, data);
+}
+
+Status PrefixStore::remove_transient(const std::string& key) { return inner_->remove_transient(prefix_ + key); }
+
 Status PrefixStore::put_retained(const std::string& key, ByteView data, const Retention& retention) {
   return inner_->put_retained(prefix_ + key, data, retention);
 }

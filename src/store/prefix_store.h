@@ -22,6 +22,8 @@ class PrefixStore : public ObjectStore {
   Result<ObjectInfo> stat(const std::string& key) override;
   Status list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) override;
   Status remove(const std::string& key) override;
+  Status put_transient(const std::string& key, ByteView data) override;
+  Status remove_transient(const std::string& key) override;
   Status put_retained(const std::string& key, ByteView data, const Retention& retention) override;
   Status extend_retention(const std::string& key, const Retention& retention) override;
   Result<BucketLockState> lock_state() override;

@@ -64,9 +64,19 @@ Status to_status(Result<Unit>&& result) {
 Status RetryStore::put(const std::string& key, ByteView data) { return put_retained(key, data, Retention{}); }
 
 Status RetryStore::put_retained(const std::string& key, ByteView data, const Retention& retention) {
+  return put_with_retries(key, data, [&] {
+    return retention.active() ? inner_->put_retained(key, data, retention) : inner_->put(key, data);
+  });
+}
+
+Status RetryStore::put_transient(const std::string& key, ByteView data) {
+  return put_with_retries(key, data, [&] { return inner_->put_transient(key, data); });
+}
+
+Status RetryStore::put_with_retries(const std::string& key, ByteView data, const std::function<Status()>& attempt) {
   bool may_have_landed = false;  // an earlier attempt failed ambiguously
   Result<Unit> result = run<Unit>("put of", key, [&]() -> Result<Unit> {
-    Status status = retention.active() ? inner_->put_retained(key, data, retention) : inner_->put(key, data);
+    Status status = attempt();
     if (status.ok()) return Unit{};
     if (status.error().code() == ErrorCode::kUnavailable) may_have_landed = true;
     return std::move(status).error();
@@ -134,11 +144,11 @@ Result<BucketLockState> RetryStore::lock_state() {
 }
 
 Status RetryStore::remove(const std::string& key) {
-  return to_status(run<Unit>("removal of", key, [&]() -> Result<Unit> {
-    Status status = inner_->remove(key);
-    if (!status.ok()) return std::move(status).error();
-    return Unit{};
-  }));
+  return run_with_retries("removal of", key, [&] { return inner_->remove(key); });
+}
+
+Status RetryStore::remove_transient(const std::string& key) {
+  return run_with_retries("removal of", key, [&] { return inner_->remove_transient(key); });
 }
 
 }  // namespace stowage

@@ -36,6 +36,8 @@ class RetryStore : public ObjectStore {
   // already delivered, so fn sees every key exactly once.
   Status list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) override;
   Status remove(const std::string& key) override;
+  Status put_transient(const std::string& key, ByteView data) override;
+  Status remove_transient(const std::string& key) override;
   // Like put(): an ambiguous failure followed by kAlreadyExists compares bytes.
   Status put_retained(const std::string& key, ByteView data, const Retention& retention) override;
   Status extend_retention(const std::string& key, const Retention& retention) override;
@@ -55,6 +57,8 @@ class RetryStore : public ObjectStore {
   std::chrono::milliseconds backoff_delay(int retry) const;
 
  private:
+  // put(), put_retained() and put_transient(): `attempt` is one try.
+  Status put_with_retries(const std::string& key, ByteView data, const std::function<Status()>& attempt);
   // Runs attempt() until it returns something other than kUnavailable or the
   // attempts are used up; `what` names the operation for the final error.
   template <class T>

@@ -205,6 +205,21 @@ TEST_F(FsStoreTest, AFailedWriteBehindIsReportedAndLeavesNothing) {
   EXPECT_FALSE(store_->stat("data/ef/too-big").ok());
 }
 
+// A transient object (a lock) skips the fsyncs but keeps put()'s other
+// guarantees: create-only, whole or absent, removed idempotently.
+TEST_F(FsStoreTest, TransientObjectsKeepCreateOnlyAndRemoval) {
+  STOWAGE_ASSERT_OK(store_->put_transient("locks/l1", to_bytes("held")));
+  EXPECT_EQ(as_string(*store_->get("locks/l1")), "held");
+  STOWAGE_EXPECT_CODE(store_->put_transient("locks/l1", to_bytes("other")), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(as_string(*store_->get("locks/l1")), "held");
+  STOWAGE_ASSERT_OK(store_->remove_transient("locks/l1"));
+  STOWAGE_EXPECT_CODE(store_->stat("locks/l1"), ErrorCode::kNotFound);
+  STOWAGE_ASSERT_OK(store_->remove_transient("locks/l1"));
+  int files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root_)) files += entry.is_regular_file();
+  EXPECT_EQ(files, 0);
+}
+
 TEST_F(FsStoreTest, ADroppedWriterLeavesNothingBehind) {
   {
     auto writer = store_->open_writer();  // also creates the missing root

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "store/memory_store.h"
+#include "store/prefix_store.h"
 #include "store_test_support.h"
 
 namespace stowage::store_test {
@@ -87,6 +88,33 @@ TEST_F(RetryStoreTest, InterruptedListResumesWithoutDuplicates) {
   std::vector<std::string> keys;
   STOWAGE_ASSERT_OK(store_->list("", [&](const ObjectInfo& info) { keys.push_back(info.key); }));
   EXPECT_EQ(keys, (std::vector<std::string>{"a", "b", "c", "d", "e", "f"}));
+}
+
+// put_transient and remove_transient reach the backend as themselves (a
+// file store then skips its fsyncs) through the prefix and retry wrappers,
+// and are retried like put and remove.
+TEST(TransientForwardingTest, ReachesTheBackendThroughPrefixAndRetry) {
+  struct Recording : MemoryStore {
+    std::vector<std::string> calls;
+    Status put_transient(const std::string& key, ByteView data) override {
+      calls.push_back("put " + key);
+      return MemoryStore::put(key, data);
+    }
+    Status remove_transient(const std::string& key) override {
+      calls.push_back("remove " + key);
+      return MemoryStore::remove(key);
+    }
+  };
+  auto recording = std::make_shared<Recording>();
+  RetryPolicy policy;
+  policy.sleep = [](std::chrono::milliseconds) {};
+  RetryStore store(std::make_unique<PrefixStore>(recording, "repo/"), policy);
+  recording->fail_next(StoreVerb::kPut, 1, ErrorCode::kUnavailable);
+  STOWAGE_ASSERT_OK(store.put_transient("locks/a", to_bytes("x")));
+  STOWAGE_ASSERT_OK(store.remove_transient("locks/a"));
+  EXPECT_EQ(recording->calls,
+            (std::vector<std::string>{"put repo/locks/a", "put repo/locks/a", "remove repo/locks/a"}));
+  STOWAGE_EXPECT_CODE(recording->stat("repo/locks/a"), ErrorCode::kNotFound);
 }
 
 TEST(RetryBackoffTest, FullJitterStaysWithinTheExponentialCap) {
