@@ -1,12 +1,10 @@
 #include "archive/archive_reader.h"
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "archive/archive_writer.h"
+#include "archive/libarchive.h"
 
 namespace stowage::archive {
 
@@ -30,7 +28,7 @@ struct ArchiveReader::State {
   std::string last_entry;  // display form of the last entry header read, for errors between entries
 
   ~State() {
-    if (archive) archive_read_free(archive);
+    if (archive) la().archive_read_free(archive);
   }
 };
 
@@ -85,7 +83,7 @@ la_ssize_t read_for_libarchive(struct archive*, void* client, const void** buffe
 }
 
 const char* libarchive_message(struct archive* a) {
-  const char* message = archive_error_string(a);
+  const char* message = la().archive_error_string(a);
   return message ? message : "unknown libarchive error";
 }
 
@@ -183,12 +181,13 @@ Result<ArchiveReader> ArchiveReader::open(ByteView data, Limits limits) {
 }
 
 Result<ArchiveReader> ArchiveReader::open_state(std::unique_ptr<State> state) {
+  TRY_STATUS(load_libarchive());
   state->buffer.resize(kSourceBufferBytes);
   if (starts_like_gzip(state->from_memory ? state->memory : ByteView(state->peeked))) {
     State* s = state.get();  // heap-allocated: stays put when the reader moves
     state->gzip = TRY(GzipDecoder::open([s](MutableByteView out) { return read_stored(*s, out); }));
   }
-  state->archive = archive_read_new();
+  state->archive = la().archive_read_new();
   if (!state->archive) return Error(ErrorCode::kInternal, "archive reader: libarchive could not allocate a reader");
   struct archive* a = state->archive;
   auto setup_error = [&](const std::string& what) {
@@ -196,9 +195,9 @@ Result<ArchiveReader> ArchiveReader::open_state(std::unique_ptr<State> state) {
   };
   // gzip is decoded before libarchive sees it (GzipDecoder). ARCHIVE_WARN
   // would mean an external zstd program: refused, everything runs in-process.
-  if (archive_read_support_filter_zstd(a) != ARCHIVE_OK) return setup_error("libarchive has no built-in zstd");
-  if (archive_read_support_format_tar(a) != ARCHIVE_OK) return setup_error("tar format unavailable");
-  if (archive_read_open(a, state.get(), nullptr, read_for_libarchive, nullptr) != ARCHIVE_OK) {
+  if (la().archive_read_support_filter_zstd(a) != ARCHIVE_OK) return setup_error("libarchive has no built-in zstd");
+  if (la().archive_read_support_format_tar(a) != ARCHIVE_OK) return setup_error("tar format unavailable");
+  if (la().archive_read_open(a, state.get(), nullptr, read_for_libarchive, nullptr) != ARCHIVE_OK) {
     if (!state->source_status.ok()) return std::move(state->source_status).error().with_context("reading archive");
     return Error(ErrorCode::kCorrupt, std::string("backup tarball cannot be read: ") + libarchive_message(a),
                  "archive", kDamagedHint);
@@ -206,7 +205,7 @@ Result<ArchiveReader> ArchiveReader::open_state(std::unique_ptr<State> state) {
   // libarchive stacks filters as long as their headers match (zstd inside
   // zstd inside ...). A backup tarball is compressed once: refuse more, so
   // that every layer's decoder state does not multiply.
-  int layers = (state->gzip ? 1 : 0) + archive_filter_count(a) - 1;  // libarchive counts the uncompressed input too
+  int layers = (state->gzip ? 1 : 0) + la().archive_filter_count(a) - 1;  // libarchive counts the uncompressed input too
   if (layers > 1)
     return Error(ErrorCode::kCorrupt,
                  "backup tarball is compressed " + std::to_string(layers) + " times over; a backup tarball is "
@@ -243,7 +242,7 @@ Error stream_error(ArchiveReader::State& s, const std::string& where) {
 }
 
 void update_expanded(ArchiveReader::State& s) {
-  la_int64_t position = archive_filter_bytes(s.archive, 0);
+  la_int64_t position = la().archive_filter_bytes(s.archive, 0);
   if (position > 0) s.expanded = std::max(s.expanded, uint64_t(position));
   if (s.gzip) s.expanded = std::max(s.expanded, s.gzip->decompressed_bytes());
 }
@@ -279,7 +278,7 @@ Result<std::string> read_content(ArchiveReader::State& s, const std::string& sho
     size_t chunk = room >= kReadChunkBytes ? kReadChunkBytes : room + 1;
     size_t old_size = content.size();
     content.resize(old_size + chunk);
-    la_ssize_t n = archive_read_data(s.archive, content.data() + old_size, chunk);
+    la_ssize_t n = la().archive_read_data(s.archive, content.data() + old_size, chunk);
     if (n < 0) return stream_error(s, "in entry \"" + shown + "\"");
     content.resize(old_size + size_t(n));
     if (n == 0) break;
@@ -327,7 +326,7 @@ Result<std::optional<ArchiveEntry>> ArchiveReader::read_next() {
   const Limits& limits = s.limits;
   while (true) {
     struct archive_entry* header = nullptr;
-    int rc = archive_read_next_header(a, &header);
+    int rc = la().archive_read_next_header(a, &header);
     if (rc == ARCHIVE_EOF) {
       if (s.gzip) TRY_STATUS(drain_gzip(s));
       return std::optional<ArchiveEntry>();
@@ -337,8 +336,8 @@ Result<std::optional<ArchiveEntry>> ArchiveReader::read_next() {
                                                   : "after entry \"" + s.last_entry + "\"");
     update_expanded(s);
 
-    const char* raw_path = archive_entry_pathname_utf8(header);
-    if (!raw_path) raw_path = archive_entry_pathname(header);
+    const char* raw_path = la().archive_entry_pathname_utf8(header);
+    if (!raw_path) raw_path = la().archive_entry_pathname(header);
     if (!raw_path)
       return Error(ErrorCode::kCorrupt, "backup tarball has an entry without a path after \"" + s.last_entry + "\"",
                    "archive", kDamagedHint);
@@ -346,15 +345,15 @@ Result<std::optional<ArchiveEntry>> ArchiveReader::read_next() {
     std::string shown = display_path(path);
     s.last_entry = shown;
 
-    if (const char* target = archive_entry_hardlink(header))
+    if (const char* target = la().archive_entry_hardlink(header))
       return entry_error(ErrorCode::kCorrupt, shown,
                          "is a hard link (to \"" + display_path(target) +
                              "\"); a backup tarball holds only regular files and directories");
-    mode_t type = archive_entry_filetype(header);
+    mode_t type = la().archive_entry_filetype(header);
     if (type != AE_IFREG && type != AE_IFDIR) {
       std::string what = std::string("is ") + entry_type_name(type);
-      if (type == AE_IFLNK && archive_entry_symlink(header))
-        what += " (to \"" + display_path(archive_entry_symlink(header)) + "\")";
+      if (type == AE_IFLNK && la().archive_entry_symlink(header))
+        what += " (to \"" + display_path(la().archive_entry_symlink(header)) + "\")";
       return entry_error(ErrorCode::kCorrupt, shown, what + "; a backup tarball holds only regular files and directories");
     }
 
@@ -363,8 +362,8 @@ Result<std::optional<ArchiveEntry>> ArchiveReader::read_next() {
     if (type == AE_IFDIR && checked.size() > 1 && checked.back() == '/') checked.remove_suffix(1);
     if (!is_safe_archive_path(checked, &why)) return entry_error(ErrorCode::kCorrupt, shown, "unsafe path: " + why);
 
-    uint64_t declared = archive_entry_size_is_set(header) && archive_entry_size(header) > 0
-                            ? uint64_t(archive_entry_size(header))
+    uint64_t declared = la().archive_entry_size_is_set(header) && la().archive_entry_size(header) > 0
+                            ? uint64_t(la().archive_entry_size(header))
                             : 0;
     // The whole entry is decompressed whether read or skipped: count it first.
     if (declared > limits.max_total_bytes || s.expanded > limits.max_total_bytes - declared)
@@ -379,7 +378,7 @@ Result<std::optional<ArchiveEntry>> ArchiveReader::read_next() {
     bool is_item = path.rfind("resources/", 0) == 0;
     bool is_version = path == kFormatVersionPath;
     if (type == AE_IFDIR || (!is_item && !is_version)) {
-      if (archive_read_data_skip(a) != ARCHIVE_OK) return stream_error(s, "in entry \"" + shown + "\"");
+      if (la().archive_read_data_skip(a) != ARCHIVE_OK) return stream_error(s, "in entry \"" + shown + "\"");
       update_expanded(s);
       if (type == AE_IFDIR) continue;
       entry.kind = ArchiveEntry::kOther;

@@ -1,9 +1,8 @@
 #include "archive/archive_writer.h"
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include <string>
+
+#include "archive/libarchive.h"
 
 namespace stowage::archive {
 
@@ -20,7 +19,7 @@ struct ArchiveWriter::State {
   ~State() {
     if (archive) {
       abandoned = true;
-      archive_write_free(archive);
+      la().archive_write_free(archive);
     }
   }
 };
@@ -40,7 +39,7 @@ la_ssize_t write_to_sink(struct archive*, void* client, const void* buffer, size
 }
 
 const char* libarchive_message(struct archive* a) {
-  const char* message = archive_error_string(a);
+  const char* message = la().archive_error_string(a);
   return message ? message : "unknown libarchive error";
 }
 
@@ -54,6 +53,7 @@ ArchiveWriter::~ArchiveWriter() = default;
 uint64_t ArchiveWriter::entries_written() const { return state_ ? state_->entries : 0; }
 
 Result<ArchiveWriter> ArchiveWriter::open(Sink sink, WriterOptions options) {
+  TRY_STATUS(load_libarchive());
   if (!sink) return Error(ErrorCode::kInvalidArgument, "archive writer: no sink given");
   if (options.compression_level < 1 || options.compression_level > 9)
     return Error(ErrorCode::kInvalidArgument,
@@ -62,7 +62,7 @@ Result<ArchiveWriter> ArchiveWriter::open(Sink sink, WriterOptions options) {
   auto state = std::make_unique<State>();
   state->sink = std::move(sink);
   state->options = options;
-  state->archive = archive_write_new();
+  state->archive = la().archive_write_new();
   if (!state->archive) return Error(ErrorCode::kInternal, "archive writer: libarchive could not allocate a writer");
   struct archive* a = state->archive;
   auto setup_error = [&](const std::string& what) {
@@ -70,18 +70,18 @@ Result<ArchiveWriter> ArchiveWriter::open(Sink sink, WriterOptions options) {
   };
   // ARCHIVE_WARN here means libarchive would run an external gzip program:
   // refused, the archive must be written in-process.
-  if (archive_write_add_filter_gzip(a) != ARCHIVE_OK) return setup_error("libarchive has no built-in gzip");
-  if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK) return setup_error("pax format unavailable");
+  if (la().archive_write_add_filter_gzip(a) != ARCHIVE_OK) return setup_error("libarchive has no built-in gzip");
+  if (la().archive_write_set_format_pax_restricted(a) != ARCHIVE_OK) return setup_error("pax format unavailable");
   std::string level = std::to_string(options.compression_level);
-  if (archive_write_set_filter_option(a, "gzip", "compression-level", level.c_str()) != ARCHIVE_OK)
+  if (la().archive_write_set_filter_option(a, "gzip", "compression-level", level.c_str()) != ARCHIVE_OK)
     return setup_error("setting the gzip level");
   // No time stamp in the gzip header: the same items give the same bytes.
-  if (archive_write_set_filter_option(a, "gzip", "timestamp", nullptr) != ARCHIVE_OK)
+  if (la().archive_write_set_filter_option(a, "gzip", "timestamp", nullptr) != ARCHIVE_OK)
     return setup_error("dropping the gzip time stamp");
   // No padding of the last 10 KiB tar record: the stream ends after the
   // end-of-archive blocks.
-  if (archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK) return setup_error("setting the last block size");
-  if (archive_write_open(a, state.get(), nullptr, write_to_sink, nullptr) != ARCHIVE_OK) {
+  if (la().archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK) return setup_error("setting the last block size");
+  if (la().archive_write_open(a, state.get(), nullptr, write_to_sink, nullptr) != ARCHIVE_OK) {
     if (!state->sink_status.ok()) return std::move(state->sink_status).error();
     return setup_error("opening the archive");
   }
@@ -112,26 +112,26 @@ Status ArchiveWriter::add_file(std::string_view path, ByteView content) {
   std::string entry_path(path);
   std::string shown = display_path(path);
 
-  struct archive_entry* entry = archive_entry_new();
+  struct archive_entry* entry = la().archive_entry_new();
   if (!entry) return Error(ErrorCode::kInternal, "archive writer: libarchive could not allocate an entry");
-  archive_entry_copy_pathname(entry, entry_path.c_str());
-  archive_entry_set_filetype(entry, AE_IFREG);
-  archive_entry_set_perm(entry, 0644);
-  archive_entry_set_uid(entry, 0);
-  archive_entry_set_gid(entry, 0);
-  archive_entry_set_mtime(entry, s.options.mtime, 0);
-  archive_entry_set_size(entry, la_int64_t(content.size()));
-  int rc = archive_write_header(s.archive, entry);
-  archive_entry_free(entry);
+  la().archive_entry_copy_pathname(entry, entry_path.c_str());
+  la().archive_entry_set_filetype(entry, AE_IFREG);
+  la().archive_entry_set_perm(entry, 0644);
+  la().archive_entry_set_uid(entry, 0);
+  la().archive_entry_set_gid(entry, 0);
+  la().archive_entry_set_mtime(entry, s.options.mtime, 0);
+  la().archive_entry_set_size(entry, la_int64_t(content.size()));
+  int rc = la().archive_write_header(s.archive, entry);
+  la().archive_entry_free(entry);
   if (rc < ARCHIVE_WARN) return fail_from_libarchive("entry " + shown, shown);
 
   size_t written = 0;
   while (written < content.size()) {
-    la_ssize_t n = archive_write_data(s.archive, content.data() + written, content.size() - written);
+    la_ssize_t n = la().archive_write_data(s.archive, content.data() + written, content.size() - written);
     if (n <= 0) return fail_from_libarchive("entry " + shown, shown);
     written += size_t(n);
   }
-  if (archive_write_finish_entry(s.archive) < ARCHIVE_WARN) return fail_from_libarchive("entry " + shown, shown);
+  if (la().archive_write_finish_entry(s.archive) < ARCHIVE_WARN) return fail_from_libarchive("entry " + shown, shown);
   s.entries++;
   return ok_status();
 }
@@ -161,8 +161,8 @@ Status ArchiveWriter::finish() {
   if (!s.failed.ok()) return s.failed;
   if (s.finished) return Error(ErrorCode::kInternal, "archive writer: finish called twice");
   s.finished = true;
-  if (archive_write_close(s.archive) != ARCHIVE_OK) return fail_from_libarchive("end", "");
-  archive_write_free(s.archive);
+  if (la().archive_write_close(s.archive) != ARCHIVE_OK) return fail_from_libarchive("end", "");
+  la().archive_write_free(s.archive);
   s.archive = nullptr;
   return ok_status();
 }

@@ -1,19 +1,17 @@
 #include "archive/gzip.h"
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include <algorithm>
 #include <cstring>
 #include <memory>
 
 #include "archive/gzip_decoder.h"
+#include "archive/libarchive.h"
 
 namespace stowage::archive {
 namespace {
 
 struct ArchiveCloser {
-  void operator()(struct archive* a) const { archive_free(a); }
+  void operator()(struct archive* a) const { la().archive_free(a); }
 };
 using ArchivePtr = std::unique_ptr<struct archive, ArchiveCloser>;
 
@@ -27,21 +25,22 @@ la_ssize_t append_to_bytes(struct archive*, void* client, const void* buffer, si
 }  // namespace
 
 Result<Bytes> gzip_compress(ByteView data) {
+  TRY_STATUS(load_libarchive());
   Bytes out;
-  ArchivePtr a(archive_write_new());
-  archive_write_set_format_raw(a.get());
-  archive_write_add_filter_gzip(a.get());
-  archive_write_set_bytes_in_last_block(a.get(), 1);
-  if (archive_write_open2(a.get(), &out, nullptr, append_to_bytes, nullptr, nullptr) != ARCHIVE_OK)
-    return Error(ErrorCode::kInternal, std::string("gzip: ") + archive_error_string(a.get()));
-  std::unique_ptr<archive_entry, void (*)(archive_entry*)> entry(archive_entry_new(), archive_entry_free);
-  archive_entry_set_filetype(entry.get(), AE_IFREG);
-  archive_entry_set_pathname(entry.get(), "data");
-  archive_entry_set_size(entry.get(), static_cast<la_int64_t>(data.size()));
-  if (archive_write_header(a.get(), entry.get()) != ARCHIVE_OK ||
-      (!data.empty() && archive_write_data(a.get(), data.data(), data.size()) < 0) ||
-      archive_write_close(a.get()) != ARCHIVE_OK)
-    return Error(ErrorCode::kInternal, std::string("gzip: ") + archive_error_string(a.get()));
+  ArchivePtr a(la().archive_write_new());
+  la().archive_write_set_format_raw(a.get());
+  la().archive_write_add_filter_gzip(a.get());
+  la().archive_write_set_bytes_in_last_block(a.get(), 1);
+  if (la().archive_write_open2(a.get(), &out, nullptr, append_to_bytes, nullptr, nullptr) != ARCHIVE_OK)
+    return Error(ErrorCode::kInternal, std::string("gzip: ") + la().archive_error_string(a.get()));
+  std::unique_ptr<archive_entry, void (*)(archive_entry*)> entry(la().archive_entry_new(), la().archive_entry_free);
+  la().archive_entry_set_filetype(entry.get(), AE_IFREG);
+  la().archive_entry_set_pathname(entry.get(), "data");
+  la().archive_entry_set_size(entry.get(), static_cast<la_int64_t>(data.size()));
+  if (la().archive_write_header(a.get(), entry.get()) != ARCHIVE_OK ||
+      (!data.empty() && la().archive_write_data(a.get(), data.data(), data.size()) < 0) ||
+      la().archive_write_close(a.get()) != ARCHIVE_OK)
+    return Error(ErrorCode::kInternal, std::string("gzip: ") + la().archive_error_string(a.get()));
   return out;
 }
 

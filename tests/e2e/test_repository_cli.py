@@ -324,8 +324,10 @@ def test_tls_endpoint_with_ca_bundle_and_insecure_switch(binary, tmp_path):
 def test_libcurl_is_loaded_only_by_commands_that_speak_http(fs_repo, s3_repo, tmp_path):
     """libcurl and the libraries it pulls in are opened on first use
     (src/util/curl.h): a backup to a directory never loads them, one to S3
-    does. The dynamic loader's own trace (LD_DEBUG=files) says which files
-    each process opened."""
+    does. libarchive likewise (src/archive/libarchive.h): neither volume
+    backup loads it; the cluster backups of test_kube_backup.py do. The
+    dynamic loader's own trace (LD_DEBUG=files) says which files each
+    process opened."""
     from conftest import Stowage
     src = make_tree(str(tmp_path / "src"), files=50)
 
@@ -339,3 +341,5 @@ def test_libcurl_is_loaded_only_by_commands_that_speak_http(fs_repo, s3_repo, tm
     assert not any("file=libcurl" in line for line in local), local
     remote = libraries(s3_repo, "snapshot", "create", src)
     assert any("file=libcurl.so.4" in line and "dynamically loaded" in line for line in remote), remote
+    for trace in (local, remote):
+        assert not any("file=libarchive" in line or "file=libxml2" in line for line in trace), trace

@@ -1,0 +1,60 @@
+#include "archive/libarchive.h"
+
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace stowage {
+
+namespace {
+
+struct Loaded {
+  LibArchive functions;
+  Status status = ok_status();
+};
+
+Loaded load() {
+  Loaded loaded;
+  constexpr const char* kLibrary = "libarchive.so.13";
+  // Local: its symbols must not stand in for those of other libraries.
+  void* library = dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);
+  if (library == nullptr) {
+    const char* why = dlerror();
+    loaded.status = Error(ErrorCode::kUnsupported,
+                          std::string("libarchive, which reads and writes cluster backup archives, cannot be loaded (") +
+                              (why ? why : kLibrary) + ")",
+                          kLibrary, "install libarchive (Debian and Ubuntu: apt-get install libarchive13)");
+    return loaded;
+  }
+  LibArchive& f = loaded.functions;
+#define STOWAGE_LIBARCHIVE_BIND(name)                                                                   \
+  f.name = reinterpret_cast<decltype(f.name)>(dlsym(library, #name));                                   \
+  if (f.name == nullptr && loaded.status.ok())                                                          \
+    loaded.status = Error(ErrorCode::kUnsupported, std::string(kLibrary) + " has no function " #name, kLibrary, \
+                          "install libarchive 3.6 or newer");
+  STOWAGE_LIBARCHIVE_FUNCTIONS(STOWAGE_LIBARCHIVE_BIND)
+#undef STOWAGE_LIBARCHIVE_BIND
+  return loaded;
+}
+
+const Loaded& loaded() {
+  static const Loaded once = load();  // thread-safe
+  return once;
+}
+
+}  // namespace
+
+Status load_libarchive() { return loaded().status; }
+
+const LibArchive& la() {
+  const Loaded& l = loaded();
+  if (!l.status.ok()) {
+    fprintf(stderr, "stowage: internal error: libarchive called without being loaded: %s\n",
+            l.status.error().to_string().c_str());
+    abort();
+  }
+  return l.functions;
+}
+
+}  // namespace stowage
