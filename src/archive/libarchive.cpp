@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "util/shared_library.h"
+
 namespace stowage {
 
 namespace {
@@ -17,16 +19,13 @@ struct Loaded {
 Loaded load() {
   Loaded loaded;
   constexpr const char* kLibrary = "libarchive.so.13";
-  // Local: its symbols must not stand in for those of other libraries.
-  void* library = dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);
-  if (library == nullptr) {
-    const char* why = dlerror();
-    loaded.status = Error(ErrorCode::kUnsupported,
-                          std::string("libarchive, which reads and writes cluster backup archives, cannot be loaded (") +
-                              (why ? why : kLibrary) + ")",
-                          kLibrary, "install libarchive (Debian and Ubuntu: apt-get install libarchive13)");
+  auto opened = open_shared_library(kLibrary, "libarchive, which reads and writes cluster backup archives",
+                                    "install libarchive (Debian and Ubuntu: apt-get install libarchive13)");
+  if (!opened.ok()) {
+    loaded.status = std::move(opened).error();
     return loaded;
   }
+  void* library = *opened;
   LibArchive& f = loaded.functions;
 #define STOWAGE_LIBARCHIVE_BIND(name)                                                                   \
   f.name = reinterpret_cast<decltype(f.name)>(dlsym(library, #name));                                   \

@@ -8,7 +8,6 @@
 #include <cstring>
 #include <ctime>
 #include <map>
-#include <mutex>
 #include <vector>
 
 #include "store/s3_request.h"

@@ -5,6 +5,9 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <type_traits>
+
+#include "util/shared_library.h"
 
 namespace stowage {
 
@@ -32,29 +35,21 @@ struct LoadedCurl {
   Status status = ok_status();
 };
 
-template <class Function>
-bool bind(void* library, const char* name, Function& function) {
-  function = reinterpret_cast<Function>(dlsym(library, name));
-  return function != nullptr;
-}
-
 LoadedCurl load() {
   LoadedCurl loaded;
   constexpr const char* kLibrary = "libcurl.so.4";
-  // Local: its symbols must not stand in for those of other libraries.
-  void* library = dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);
-  if (library == nullptr) {
-    const char* why = dlerror();
-    loaded.status = Error(ErrorCode::kUnsupported,
-                          std::string("libcurl, which the S3 store and the Kubernetes client use, cannot be loaded (") +
-                              (why ? why : kLibrary) + ")",
-                          kLibrary, "install libcurl (Debian and Ubuntu: apt-get install libcurl4)");
+  auto opened = open_shared_library(kLibrary, "libcurl, which the S3 store and the Kubernetes client use",
+                                    "install libcurl (Debian and Ubuntu: apt-get install libcurl4)");
+  if (!opened.ok()) {
+    loaded.status = std::move(opened).error();
     return loaded;
   }
+  void* library = *opened;
   CurlFunctions& f = loaded.functions;
   const char* missing = nullptr;
   auto need = [&](const char* name, auto& function) {
-    if (!bind(library, name, function) && missing == nullptr) missing = name;
+    function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(dlsym(library, name));
+    if (function == nullptr && missing == nullptr) missing = name;
   };
   need("curl_global_init", f.global_init);
   need("curl_easy_init", f.easy_init);
