@@ -10,9 +10,9 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
-#include <deque>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <random>
 #include <vector>
@@ -331,14 +331,15 @@ class FsStoreWriter : public ObjectWriter {
     }
     written_ += size;
     const int fd = fd_;
-    store_.write_behind().submit([this, slice, fd]() -> Status {
+    std::function<Status()> write = [this, slice, fd]() -> Status {
       int error_number = pwrite_all(fd, slice->buffer.get(), slice->size, slice->offset);
       std::lock_guard lock(mu_);
       slice->error = error_number;
       slice->done = true;
       written_back_.notify_all();  // under the lock: the writer may be gone once it is released
       return ok_status();
-    });
+    };
+    if (!store_.write_behind().submit(write)) (void)write();  // never refused (no task fails), but never lost
   }
   // A buffer for the next slice: a new one while fewer than kSlicesInFlight
   // are in flight, else the oldest slice's once it is written. If that
