@@ -1,7 +1,5 @@
 #include "archive/libarchive.h"
 
-#include <dlfcn.h>
-
 #include <cstdio>
 #include <cstdlib>
 
@@ -25,15 +23,11 @@ Loaded load() {
     loaded.status = std::move(opened).error();
     return loaded;
   }
-  void* library = *opened;
-  LibArchive& f = loaded.functions;
-#define STOWAGE_LIBARCHIVE_BIND(name)                                                                   \
-  f.name = reinterpret_cast<decltype(f.name)>(dlsym(library, #name));                                   \
-  if (f.name == nullptr && loaded.status.ok())                                                          \
-    loaded.status = Error(ErrorCode::kUnsupported, std::string(kLibrary) + " has no function " #name, kLibrary, \
-                          "install libarchive 3.6 or newer");
+  SymbolBinder binder(*opened);
+#define STOWAGE_LIBARCHIVE_BIND(name) binder.bind(#name, loaded.functions.name);
   STOWAGE_LIBARCHIVE_FUNCTIONS(STOWAGE_LIBARCHIVE_BIND)
 #undef STOWAGE_LIBARCHIVE_BIND
+  loaded.status = binder.status(kLibrary, "install libarchive 3.6 or newer");
   return loaded;
 }
 

@@ -1,11 +1,8 @@
 #include "util/curl.h"
 
-#include <dlfcn.h>
-
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
-#include <type_traits>
 
 #include "util/shared_library.h"
 
@@ -44,31 +41,23 @@ LoadedCurl load() {
     loaded.status = std::move(opened).error();
     return loaded;
   }
-  void* library = *opened;
   CurlFunctions& f = loaded.functions;
-  const char* missing = nullptr;
-  auto need = [&](const char* name, auto& function) {
-    function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(dlsym(library, name));
-    if (function == nullptr && missing == nullptr) missing = name;
-  };
-  need("curl_global_init", f.global_init);
-  need("curl_easy_init", f.easy_init);
-  need("curl_easy_setopt", f.easy_setopt);
-  need("curl_easy_perform", f.easy_perform);
-  need("curl_easy_cleanup", f.easy_cleanup);
-  need("curl_easy_reset", f.easy_reset);
-  need("curl_easy_getinfo", f.easy_getinfo);
-  need("curl_easy_recv", f.easy_recv);
-  need("curl_easy_send", f.easy_send);
-  need("curl_easy_strerror", f.easy_strerror);
-  need("curl_slist_append", f.slist_append);
-  need("curl_slist_free_all", f.slist_free_all);
-  need("curl_getdate", f.getdate);
-  if (missing != nullptr) {
-    loaded.status = Error(ErrorCode::kUnsupported, std::string(kLibrary) + " has no function " + missing, kLibrary,
-                          "install libcurl 7.75 or newer");
-    return loaded;
-  }
+  SymbolBinder binder(*opened);
+  binder.bind("curl_global_init", f.global_init);
+  binder.bind("curl_easy_init", f.easy_init);
+  binder.bind("curl_easy_setopt", f.easy_setopt);
+  binder.bind("curl_easy_perform", f.easy_perform);
+  binder.bind("curl_easy_cleanup", f.easy_cleanup);
+  binder.bind("curl_easy_reset", f.easy_reset);
+  binder.bind("curl_easy_getinfo", f.easy_getinfo);
+  binder.bind("curl_easy_recv", f.easy_recv);
+  binder.bind("curl_easy_send", f.easy_send);
+  binder.bind("curl_easy_strerror", f.easy_strerror);
+  binder.bind("curl_slist_append", f.slist_append);
+  binder.bind("curl_slist_free_all", f.slist_free_all);
+  binder.bind("curl_getdate", f.getdate);
+  loaded.status = binder.status(kLibrary, "install libcurl 7.75 or newer");
+  if (!loaded.status.ok()) return loaded;
   if (CURLcode code = f.global_init(CURL_GLOBAL_DEFAULT); code != CURLE_OK)
     loaded.status = Error(ErrorCode::kInternal,
                           std::string("curl_global_init failed: ") + f.easy_strerror(code), kLibrary);

@@ -12,4 +12,11 @@ Result<void*> open_shared_library(const char* soname, const std::string& used_fo
                install_hint);
 }
 
+void* SymbolBinder::lookup(const char* name) const { return dlsym(library_, name); }
+
+Status SymbolBinder::status(const char* soname, const std::string& install_hint) const {
+  if (missing_ == nullptr) return ok_status();
+  return Error(ErrorCode::kUnsupported, std::string(soname) + " has no function " + missing_, soname, install_hint);
+}
+
 }  // namespace stowage

@@ -14,4 +14,24 @@ namespace stowage {
 // (`used_for`: "libcurl, which the S3 store ... use") and how to install it.
 Result<void*> open_shared_library(const char* soname, const std::string& used_for, const std::string& install_hint);
 
+// Binds functions of a library open_shared_library() opened, by name, and
+// remembers the first one the library does not have.
+class SymbolBinder {
+ public:
+  explicit SymbolBinder(void* library) : library_(library) {}
+  template <class Function>
+  void bind(const char* name, Function& function) {
+    function = reinterpret_cast<Function>(lookup(name));
+    if (function == nullptr && missing_ == nullptr) missing_ = name;
+  }
+  // ok, or kUnsupported naming `soname` and the first function it lacks.
+  Status status(const char* soname, const std::string& install_hint) const;
+
+ private:
+  void* lookup(const char* name) const;
+
+  void* library_;
+  const char* missing_ = nullptr;
+};
+
 }  // namespace stowage

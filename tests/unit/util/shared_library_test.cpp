@@ -27,5 +27,27 @@ TEST(SharedLibraryTest, AMissingLibraryNamesItselfWhatItIsForAndTheFix) {
   EXPECT_EQ(opened.error().hint(), "install libabsent (apt-get install libabsent7)");
 }
 
+// The binder fills every function it finds and names the first one missing.
+TEST(SharedLibraryTest, TheBinderNamesTheFirstMissingFunction) {
+  auto opened = open_shared_library("libz.so.1", "zlib, for this test", "install zlib");
+  ASSERT_TRUE(opened.ok()) << opened.error().to_string();
+  const char* (*version)() = nullptr;
+  int (*absent)() = nullptr;
+  int (*also_absent)() = nullptr;
+  SymbolBinder binder(*opened);
+  binder.bind("zlibVersion", version);
+  EXPECT_TRUE(binder.status("libz.so.1", "install zlib").ok());
+  binder.bind("stowage_absent_function", absent);
+  binder.bind("stowage_also_absent", also_absent);
+  ASSERT_NE(version, nullptr);
+  EXPECT_NE(std::string(version()).find('.'), std::string::npos);
+  EXPECT_EQ(absent, nullptr);
+  Status status = binder.status("libz.so.1", "install zlib 1.2 or newer");
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code(), ErrorCode::kUnsupported);
+  EXPECT_EQ(status.error().message(), "libz.so.1 has no function stowage_absent_function");
+  EXPECT_EQ(status.error().hint(), "install zlib 1.2 or newer");
+}
+
 }  // namespace
 }  // namespace stowage
