@@ -2,6 +2,7 @@
 
 #include "blockvol/net.h"
 #include "engine/block_volume.h"
+#include "engine/replicated_snapshot.h"
 #include "engine/replicated_volume.h"
 #include "engine/zfs.h"
 #include "mover/file_backup.h"

@@ -2,6 +2,7 @@
 // in-process replicas (real replica servers on loopback sockets), and local
 // snapshots: kept through a real target's control port (in process), cloned
 // into fresh replicas, deleted.
+#include "engine/replicated_snapshot.h"
 #include "engine/replicated_volume.h"
 
 #include <gtest/gtest.h>
