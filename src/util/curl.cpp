@@ -10,21 +10,16 @@ namespace stowage {
 
 namespace {
 
-// The libcurl functions stowage calls, bound from the loaded library.
+// The libcurl functions stowage calls, without their "curl_" prefix, bound
+// from the loaded library with the types <curl/curl.h> declares.
+#define STOWAGE_CURL_FUNCTIONS(X)                                                                        \
+  X(global_init) X(easy_init) X(easy_setopt) X(easy_perform) X(easy_cleanup) X(easy_reset) X(easy_getinfo) \
+  X(easy_recv) X(easy_send) X(easy_strerror) X(slist_append) X(slist_free_all) X(getdate)
+
 struct CurlFunctions {
-  CURLcode (*global_init)(long);
-  CURL* (*easy_init)();
-  CURLcode (*easy_setopt)(CURL*, CURLoption, ...);
-  CURLcode (*easy_perform)(CURL*);
-  void (*easy_cleanup)(CURL*);
-  void (*easy_reset)(CURL*);
-  CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...);
-  CURLcode (*easy_recv)(CURL*, void*, size_t, size_t*);
-  CURLcode (*easy_send)(CURL*, const void*, size_t, size_t*);
-  const char* (*easy_strerror)(CURLcode);
-  curl_slist* (*slist_append)(curl_slist*, const char*);
-  void (*slist_free_all)(curl_slist*);
-  time_t (*getdate)(const char*, const time_t*);
+#define STOWAGE_CURL_POINTER(name) decltype(&::curl_##name) name = nullptr;
+  STOWAGE_CURL_FUNCTIONS(STOWAGE_CURL_POINTER)
+#undef STOWAGE_CURL_POINTER
 };
 
 struct LoadedCurl {
@@ -43,19 +38,9 @@ LoadedCurl load() {
   }
   CurlFunctions& f = loaded.functions;
   SymbolBinder binder(*opened);
-  binder.bind("curl_global_init", f.global_init);
-  binder.bind("curl_easy_init", f.easy_init);
-  binder.bind("curl_easy_setopt", f.easy_setopt);
-  binder.bind("curl_easy_perform", f.easy_perform);
-  binder.bind("curl_easy_cleanup", f.easy_cleanup);
-  binder.bind("curl_easy_reset", f.easy_reset);
-  binder.bind("curl_easy_getinfo", f.easy_getinfo);
-  binder.bind("curl_easy_recv", f.easy_recv);
-  binder.bind("curl_easy_send", f.easy_send);
-  binder.bind("curl_easy_strerror", f.easy_strerror);
-  binder.bind("curl_slist_append", f.slist_append);
-  binder.bind("curl_slist_free_all", f.slist_free_all);
-  binder.bind("curl_getdate", f.getdate);
+#define STOWAGE_CURL_BIND(name) binder.bind("curl_" #name, f.name);
+  STOWAGE_CURL_FUNCTIONS(STOWAGE_CURL_BIND)
+#undef STOWAGE_CURL_BIND
   loaded.status = binder.status(kLibrary, "install libcurl 7.75 or newer");
   if (!loaded.status.ok()) return loaded;
   if (CURLcode code = f.global_init(CURL_GLOBAL_DEFAULT); code != CURLE_OK)
