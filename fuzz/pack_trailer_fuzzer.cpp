@@ -1,4 +1,5 @@
-// Fuzzes pack trailers: pack_trailer_span, parse_pack_trailer and decode_entry.
+// Fuzzes pack trailers: pack_trailer_span, parse_pack_trailer and decode_entry
+// (entries of blobs on their own and of grouped blobs).
 // The first input byte selects the mode:
 //   0  raw: [u32 extra][tail...] — tail is the end of a pack of size
 //      tail.size() + extra, parsed under the fixed key (sealed path, raw bytes).
@@ -42,6 +43,13 @@ static const ValidPack& valid_pack() {
       Bytes payload(size_t(10 + 40 * i), uint8_t('a' + i));
       b.add(i == 1 ? BlobType::kTree : BlobType::kData, id, payload, uint32_t(payload.size()), Compression::kNone);
     }
+    for (int i = 3; i < 6; i++) {  // a group of three small blobs (format 4)
+      BlobId id;
+      for (size_t k = 0; k < id.bytes.size(); k++) id.bytes[k] = uint8_t(i * 31 + k);
+      Bytes plaintext(size_t(100 + 50 * i), uint8_t('a' + i));
+      b.add_to_group(BlobType::kData, id, plaintext, 1);
+    }
+    b.seal_group();
     v.data_end = b.size();
     v.bytes = b.finish(v.entries);
     return v;
@@ -85,12 +93,14 @@ static Result<std::vector<PackEntry>> parse_both_ways(ByteView pack) {
 }
 
 static void check_decode_entry(ByteView bytes) {
-  if (bytes.size() < kPackEntrySize) return;
-  Result<PackEntry> e = decode_entry(bytes.data());
+  size_t used = 0;
+  Result<PackEntry> e = decode_entry(bytes.data(), bytes.size(), used);
   if (!e.ok()) return;
+  FUZZ_CHECK(used <= bytes.size() && used == kPackEntrySize + (e->grouped() ? kGroupedEntryExtra : 0));
+  FUZZ_CHECK(!e->grouped() || uint64_t(e->group_offset) + e->raw_length <= e->group_length);
   Bytes again;
   encode_entry(*e, again);
-  FUZZ_CHECK(again.size() == kPackEntrySize && std::memcmp(again.data(), bytes.data(), kPackEntrySize) == 0);
+  FUZZ_CHECK(again.size() == used && std::memcmp(again.data(), bytes.data(), used) == 0);
 }
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {

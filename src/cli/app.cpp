@@ -889,7 +889,8 @@ int run(int argc, char** argv) {
   init_cmd->add_option("--compression-level", init.compression_level, "zstd level, 0 = off (default 1)");
   init_cmd->add_option("--format-version", init.format_version,
                        "repository format version (default " + std::to_string(kRepositoryFormatVersion) +
-                           "); 2 for a repository that older stowage releases also use (JSON trees)");
+                           "); 3 or 2 for a repository that older stowage releases also use "
+                           "(3: no grouped small blobs; 2: also JSON trees)");
   init_cmd->add_option("--copy-keys-from", init.copy_keys_from,
                        "share the master key and chunking of this repository (a copy target); its password from "
                        "STOWAGE_FROM_PASSWORD or --from-password-file");

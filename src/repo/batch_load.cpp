@@ -32,6 +32,10 @@ std::vector<PackRange> plan_pack_ranges(std::vector<BlobLocation> blobs, const R
     const uint64_t start = blob.entry.offset, stop = start + blob.entry.length;
     if (!ranges.empty() && ranges.back().pack == blob.pack) {
       PackRange& range = ranges.back();
+      if (stop <= end) {  // inside what the range reads already: another blob of the same group
+        range.blobs.push_back(blob.entry);
+        continue;
+      }
       const uint64_t gap = start > end ? start - end : 0;
       const uint64_t grown = std::max(end, stop);
       if (gap <= options.max_gap && grown - range.offset <= options.max_range) {
@@ -130,10 +134,11 @@ Status BlobBatchLoader::read_range(const PackRange& range, const Sink& sink) con
     for (const PackEntry& entry : range.blobs) TRY_STATUS(sink(entry.id, Error(error)));
     return ok_status();
   }
+  BlobGroupCache groups;  // the blobs of one group are neighbours in the range
   for (const PackEntry& entry : range.blobs) {
     if (queue_->failed()) break;
     ByteView sealed(data->data() + (entry.offset - range.offset), entry.length);
-    TRY_STATUS(sink(entry.id, repo_.open_blob(entry, sealed, key)));
+    TRY_STATUS(sink(entry.id, repo_.open_blob(entry, sealed, key, &groups)));
   }
   return ok_status();
 }

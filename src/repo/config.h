@@ -17,9 +17,10 @@ namespace stowage {
 
 // 2: adds the Object Lock policy ("object_lock"), tombstones/ and retention/.
 // 3: tree blobs in the binary encoding (repo/tree.h).
+// 4: small data blobs compressed and sealed in groups (repo/pack.h).
 // Older repositories stay readable and are written to in their own version
-// (their config is never rewritten); new repositories are version 3.
-inline constexpr int kRepositoryFormatVersion = 3;
+// (their config is never rewritten); new repositories are version 4.
+inline constexpr int kRepositoryFormatVersion = 4;
 
 // A repository on an S3 bucket with Object Lock: every object is written with
 // a retain-until date and kept locked while any snapshot that may need it is

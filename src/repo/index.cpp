@@ -34,8 +34,11 @@ Result<std::vector<PackRecord>> decode_index(ByteView data) {
       return Error(ErrorCode::kCorrupt, "index object is truncated in the entries of pack " + rec.id.short_hex());
     rec.entries.reserve(count);
     for (uint32_t k = 0; k < count; k++) {
-      rec.entries.push_back(TRY(decode_entry(data.data() + pos)));
-      pos += kPackEntrySize;
+      size_t used = 0;
+      auto entry = decode_entry(data.data() + pos, data.size() - pos, used);
+      if (!entry.ok()) return std::move(entry).error().with_context("index entry of pack " + rec.id.short_hex());
+      rec.entries.push_back(*entry);
+      pos += used;
     }
     packs.push_back(std::move(rec));
   }
@@ -49,7 +52,8 @@ void Index::add_pack(const ObjectId& pack, const std::vector<PackEntry>& entries
   if (inserted) pack_ids_.push_back(pack);
   uint32_t n = it->second;
   for (const auto& e : entries)
-    blobs_.try_emplace(e.id, Slot{n, e.offset, e.length, e.raw_length, e.type, e.compression});
+    blobs_.try_emplace(e.id, Slot{n, e.offset, e.length, e.raw_length, e.group_offset, e.group_length, e.type,
+                                  e.compression});
 }
 
 bool Index::contains(const BlobId& id) const {
@@ -64,7 +68,7 @@ Result<BlobLocation> Index::find(const BlobId& id) const {
     return Error(ErrorCode::kNotFound, "blob " + id.hex() + " is in no index", "blob " + id.hex(),
                  "run 'stowage repo check' to find which snapshots are affected");
   const Slot& s = it->second;
-  return BlobLocation{pack_ids_[s.pack], PackEntry{s.type, id, s.offset, s.length, s.raw_length, s.compression}};
+  return BlobLocation{pack_ids_[s.pack], s.entry(id)};
 }
 
 size_t Index::blob_count() const {
@@ -85,7 +89,7 @@ std::vector<PackRecord> Index::packs() const {
   std::vector<PackRecord> out(pack_ids_.size());
   for (size_t i = 0; i < pack_ids_.size(); i++) out[i].id = pack_ids_[i];
   for (const auto& [id, s] : blobs_)
-    out[s.pack].entries.push_back(PackEntry{s.type, id, s.offset, s.length, s.raw_length, s.compression});
+    out[s.pack].entries.push_back(s.entry(id));
   return out;
 }
 

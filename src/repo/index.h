@@ -1,7 +1,7 @@
 // The index: which blob lives in which pack, at which offset. Index objects
 // (index/<id>) are immutable lists of packs and their entries; a process adds
 // new ones and never rewrites another's, so many writers can share a
-// repository. In memory, an entry costs about 100 bytes (see
+// repository. In memory, an entry costs about 110 bytes (see
 // docs/repository-format.md).
 #pragma once
 
@@ -46,8 +46,14 @@ class Index {
     uint32_t offset;
     uint32_t length;
     uint32_t raw_length;
+    uint32_t group_offset;
+    uint32_t group_length;
     BlobType type;
     Compression compression;
+
+    PackEntry entry(const BlobId& id) const {
+      return PackEntry{type, id, offset, length, raw_length, compression, group_offset, group_length};
+    }
   };
   mutable std::shared_mutex mu_;
   std::vector<ObjectId> pack_ids_;

@@ -188,6 +188,10 @@ Result<bool> Repository::claim_blob(const BlobId& id, size_t size) {
 Result<bool> Repository::save_blob(BlobType type, const BlobId& id, ByteView plaintext) {
   bool claimed = TRY(claim_blob(id, plaintext.size()));
   if (!claimed) return false;
+  if (groups_small_blobs() && type == BlobType::kData && !plaintext.empty() && plaintext.size() < kGroupBlobMax) {
+    TRY_STATUS(add_blob(type, id, plaintext.size(), plaintext, Compression::kNone, true));
+    return true;
+  }
   Bytes compressed;
   Compression method = config_.compression_level > 0 ? compress(plaintext, config_.compression_level, compressed)
                                                      : Compression::kNone;
@@ -205,7 +209,7 @@ Result<bool> Repository::save_blob(BlobType type, const BlobId& id, ByteView pla
 }
 
 Status Repository::add_blob(BlobType type, const BlobId& id, size_t raw_size, ByteView payload,
-                            Compression method) {
+                            Compression method, bool grouped) {
   // Take a pack of this type that no other thread is filling, or start one:
   // sealing the blob into it and streaming its pieces need no lock.
   std::shared_ptr<OpenPack> pack;
@@ -227,7 +231,8 @@ Status Repository::add_blob(BlobType type, const BlobId& id, size_t raw_size, By
     pack = std::move(created).value();
   }
   size_t before = pack->builder.size();
-  pack->builder.add(type, id, payload, uint32_t(raw_size), method);
+  if (grouped) pack->builder.add_to_group(type, id, payload, config_.compression_level);
+  else pack->builder.add(type, id, payload, uint32_t(raw_size), method);
   pack->ids.push_back(id);
   stats_.blobs_new++;
   stats_.bytes_new += raw_size;
@@ -334,8 +339,32 @@ Result<Bytes> Repository::load_blob(const BlobId& id) const {
   return open_blob(loc.entry, *sealed, key);
 }
 
-Result<Bytes> Repository::open_blob(const PackEntry& entry, ByteView sealed, const std::string& key) const {
+Result<Bytes> Repository::open_blob(const PackEntry& entry, ByteView sealed, const std::string& key,
+                                    BlobGroupCache* groups) const {
   const BlobId& id = entry.id;
+  if (entry.grouped()) {
+    BlobGroupCache local;
+    BlobGroupCache& group = groups ? *groups : local;
+    if (group.pack_key != key || group.offset != entry.offset || group.plaintext.size() != entry.group_length) {
+      group.pack_key.clear();  // nothing cached until this group opens
+      auto payload = aead_.open(sealed, group_aad());
+      if (!payload.ok())
+        return Error(ErrorCode::kCorrupt,
+                     "the group holding blob " + id.short_hex() + " in pack " + key + " failed authentication", key,
+                     "the pack is damaged; run 'stowage repo check --read-data'");
+      auto plain = decompress(entry.compression, *payload, entry.group_length);
+      if (!plain.ok())
+        return std::move(plain).error().with_context("the group holding blob " + id.short_hex() + " in " + key);
+      group.plaintext = std::move(plain).value();
+      group.pack_key = key;
+      group.offset = entry.offset;
+    }
+    ByteView blob = ByteView(group.plaintext).subspan(entry.group_offset, entry.raw_length);  // checked by decode_entry
+    if (blob_id(blob) != id)
+      return Error(ErrorCode::kCorrupt, "blob " + id.short_hex() + " in " + key + " does not match its id", key,
+                   "the pack is damaged; run 'stowage repo check --read-data'");
+    return Bytes(blob.begin(), blob.end());
+  }
   auto payload = aead_.open(sealed, id.bytes);
   if (!payload.ok())
     return Error(ErrorCode::kCorrupt, "blob " + id.short_hex() + " in pack " + key + " failed authentication",

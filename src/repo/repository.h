@@ -95,8 +95,11 @@ class Repository {
   // ranged read; many blobs at once: repo/batch_load.h).
   Result<Bytes> load_blob(const BlobId& id) const;
   // Decrypts, decompresses and verifies one sealed blob read from pack_key at
-  // entry.offset (errors name the blob and the pack).
-  Result<Bytes> open_blob(const PackEntry& entry, ByteView sealed, const std::string& pack_key) const;
+  // entry.offset (errors name the blob and the pack). sealed is the blob's
+  // piece, for a grouped blob its whole group; a caller that reads the blobs
+  // of one group one after another passes a cache, so the group is opened once.
+  Result<Bytes> open_blob(const PackEntry& entry, ByteView sealed, const std::string& pack_key,
+                          BlobGroupCache* groups = nullptr) const;
   // Seals the open packs and writes an index object for every pack this
   // process wrote that no index lists yet. Call before saving a snapshot.
   Status flush();
@@ -172,8 +175,12 @@ class Repository {
   // Whether this call is to store id: not stored, not being stored by
   // another thread (then it is marked as being stored).
   Result<bool> claim_blob(const BlobId& id, size_t size);
-  // Appends a claimed blob's payload to the open pack of its type.
-  Status add_blob(BlobType type, const BlobId& id, size_t raw_size, ByteView payload, Compression method);
+  // Appends a claimed blob's payload to the open pack of its type; a grouped
+  // blob's payload is its plaintext, added to the pack's open group.
+  Status add_blob(BlobType type, const BlobId& id, size_t raw_size, ByteView payload, Compression method,
+                  bool grouped = false);
+  // Format 4 compresses and seals small data blobs in groups (repo/pack.h).
+  bool groups_small_blobs() const { return config_.version >= 4 && config_.compression_level > 0; }
   // A new pack: streamed into the store when it takes bytes as they come
   // (ObjectStore::open_writer) and objects are not locked, else buffered.
   Result<std::shared_ptr<OpenPack>> new_pack();

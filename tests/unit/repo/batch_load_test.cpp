@@ -107,6 +107,20 @@ TEST(RangeReadOptions, RangesShrinkAsThreadsGrowWithinBounds) {
   EXPECT_EQ(range_read_options(0).max_range, 16u << 20);
 }
 
+TEST(PlanPackRanges, TheBlobsOfOneGroupShareOneRangeWhateverItsLength) {
+  // Three blobs in one 1000-byte group, then a blob of its own: a maximum
+  // of 350 bytes must not read the group three times.
+  auto ranges = plan_pack_ranges({at(1, 0, 1000, 1), at(1, 0, 1000, 2), at(1, 1000, 100, 4), at(1, 0, 1000, 3)},
+                                 limits(1 << 20, 350));
+  ASSERT_EQ(ranges.size(), 2u);
+  EXPECT_EQ(offsets(ranges[0]), (std::vector<uint32_t>{0, 0, 0}));
+  EXPECT_EQ(ranges[0].length, 1000u);
+  EXPECT_EQ(offsets(ranges[1]), (std::vector<uint32_t>{1000}));
+}
+
+// Blobs of this size are each sealed on their own; smaller ones are grouped.
+constexpr size_t kSolo = kGroupBlobMax + 5000;
+
 // A repository with `count` random blobs of `size` bytes in packs of 1 MiB.
 class BatchLoadTest : public ::testing::Test {
  protected:
@@ -147,7 +161,7 @@ class BatchLoadTest : public ::testing::Test {
 };
 
 TEST_F(BatchLoadTest, EveryBlobOnceWithOneReadPerPack) {
-  add_blobs(200, 20000);  // about 4 MB: several packs of 1 MiB
+  add_blobs(60, kSolo);  // about 4 MB: several packs of 1 MiB
   const size_t packs = repo_->index().pack_count();
   ASSERT_GE(packs, 3u);
   std::vector<BlobId> wanted = ids_;
@@ -169,7 +183,7 @@ TEST_F(BatchLoadTest, EveryBlobOnceWithOneReadPerPack) {
 }
 
 TEST_F(BatchLoadTest, RangesStartInTheCallersOrder) {
-  add_blobs(200, 20000);
+  add_blobs(60, kSolo);
   std::vector<BlobId> wanted(ids_.rbegin(), ids_.rend());  // last pack first
   std::vector<std::string> packs_in_order;                  // of first appearance in wanted
   for (const auto& id : wanted)
@@ -199,7 +213,7 @@ TEST_F(BatchLoadTest, OnlyTheWantedBlobsAreDelivered) {
 }
 
 TEST_F(BatchLoadTest, FlippedByteFailsNamingThePack) {
-  add_blobs(30, 10000);
+  add_blobs(30, kSolo);
   std::string pack = pack_of(ids_[10]);
   uint32_t offset = repo_->index().find(ids_[10])->entry.offset;
   ASSERT_TRUE(store_->flip_byte(pack, offset + 100).ok());
@@ -214,6 +228,47 @@ TEST_F(BatchLoadTest, FlippedByteFailsNamingThePack) {
   // The blobs around it, asked for alone, still load: the damage is in one blob.
   seen.clear();
   ASSERT_TRUE(load({ids_[9], ids_[11]}, &seen).ok());
+}
+
+TEST_F(BatchLoadTest, GroupedBlobsLoadWithOneReadPerGroupAndDamageStaysInTheGroup) {
+  add_blobs(150, 20000);  // groups of about 1 MiB: 53 blobs each, one group per pack
+  std::map<uint32_t, std::vector<BlobId>> by_piece;  // the blobs of the first pack, by group
+  const std::string first_pack = pack_of(ids_[0]);
+  for (const auto& id : ids_) {
+    auto loc = repo_->index().find(id);
+    ASSERT_TRUE(loc.ok());
+    ASSERT_TRUE(loc->entry.grouped()) << id.short_hex();
+    if (pack_of(id) == first_pack) by_piece[loc->entry.offset].push_back(id);
+  }
+  ASSERT_EQ(by_piece.size(), 1u);
+  ASSERT_GE(by_piece.begin()->second.size(), 40u);
+  const size_t packs = repo_->index().pack_count();
+  ASSERT_GE(packs, 3u);
+  std::map<BlobId, int> seen;
+  size_t reads_before = store_->call_count(StoreVerb::kGetRange);
+  Status s = load(ids_, &seen, limits(1 << 20, 100000));  // ranges shorter than a group
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  EXPECT_EQ(seen.size(), ids_.size());
+  EXPECT_EQ(store_->call_count(StoreVerb::kGetRange) - reads_before, packs);
+  // One flipped byte fails every blob of its group, naming the pack, and no other.
+  const auto& group = by_piece.begin()->second;
+  ASSERT_TRUE(store_->flip_byte(first_pack, by_piece.begin()->first + 500).ok());
+  for (const BlobId& id : {group.front(), group.back()}) {
+    seen.clear();
+    s = load({id}, &seen);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().code(), ErrorCode::kCorrupt);
+    EXPECT_NE(s.error().to_string().find(first_pack), std::string::npos) << s.error().to_string();
+    EXPECT_NE(s.error().to_string().find(id.short_hex()), std::string::npos) << s.error().to_string();
+    EXPECT_EQ(repo_->load_blob(id).error().code(), ErrorCode::kCorrupt);
+  }
+  std::vector<BlobId> others;
+  for (const auto& id : ids_)
+    if (pack_of(id) != first_pack) others.push_back(id);
+  seen.clear();
+  s = load(others, &seen);
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  EXPECT_EQ(seen.size(), others.size());
 }
 
 TEST_F(BatchLoadTest, TruncatedPackFailsNamingThePack) {

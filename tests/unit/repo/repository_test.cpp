@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "repo/check.h"
@@ -213,6 +214,109 @@ TEST(Repository, BlobsRoundTripDeduplicateAndSurviveReopen) {
   EXPECT_EQ(*(*reopened)->load_blob(z), zeros);
   BlobId missing = repo->blob_id(as_bytes("never stored"));
   EXPECT_EQ((*reopened)->load_blob(missing).error().code(), ErrorCode::kNotFound);
+}
+
+// Format 4 compresses and seals small data blobs in groups; format 3
+// repositories keep one sealed piece per blob, so that format 3 readers can
+// still read them.
+TEST(Repository, SmallDataBlobsAreGroupedInFormat4AndEachReadsBack) {
+  for (int version : {3, 4}) {
+    SCOPED_TRACE("format " + std::to_string(version));
+    auto store = std::make_shared<MemoryStore>();
+    InitOptions init = testing::fast_init_options();
+    init.format_version = version;
+    ASSERT_TRUE(Repository::init(*store, "pw", init).ok());
+    auto repo = std::move(Repository::open(store, "pw")).value();
+    std::vector<std::pair<BlobId, Bytes>> blobs;
+    for (int i = 0; i < 40; i++) {  // text-like: each compresses, and better together
+      std::string text;
+      for (int line = 0; line < 40; line++)
+        text += "line " + std::to_string(line) + " of file " + std::to_string(i) + ": int x = f(" +
+                std::to_string(line * i) + ");\n";
+      Bytes data(text.begin(), text.end());
+      blobs.emplace_back(repo->blob_id(data), data);
+      ASSERT_TRUE(*repo->save_blob(BlobType::kData, blobs.back().first, data));
+    }
+    Bytes large = random_bytes_seeded(kGroupBlobMax, 9);  // not small: a piece of its own
+    BlobId large_id = repo->blob_id(large);
+    ASSERT_TRUE(*repo->save_blob(BlobType::kData, large_id, large));
+    BlobId tree = *repo->save_tree(as_bytes("{\"a tree\": 1}"));
+    ASSERT_TRUE(repo->flush().ok());
+
+    std::set<uint32_t> pieces;
+    for (const auto& [id, data] : blobs) pieces.insert(repo->index().find(id)->entry.offset);
+    if (version == 4) EXPECT_EQ(pieces.size(), 1u);
+    else EXPECT_EQ(pieces.size(), blobs.size());
+    EXPECT_EQ(repo->index().find(blobs[0].first)->entry.grouped(), version == 4);
+    EXPECT_FALSE(repo->index().find(large_id)->entry.grouped());
+    EXPECT_FALSE(repo->index().find(tree)->entry.grouped());
+
+    auto reopened = std::move(Repository::open(store, "pw")).value();  // entries from the index object
+    for (const auto& [id, data] : blobs) EXPECT_EQ(*reopened->load_blob(id), data);
+    EXPECT_EQ(*reopened->load_blob(large_id), large);
+    auto report = check_repository(*reopened, CheckOptions{true, nullptr});
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->ok()) << (report->errors.empty() ? "" : report->errors[0]);
+  }
+}
+
+TEST(Repository, FlippedByteInAGroupFailsEachOfItsBlobsInCheck) {
+  auto store = std::make_shared<MemoryStore>();
+  auto repo = make_repo(store);
+  std::vector<BlobId> ids;
+  for (uint64_t i = 0; i < 5; i++) {
+    Bytes data = random_bytes_seeded(3000, 100 + i);
+    ids.push_back(repo->blob_id(data));
+    ASSERT_TRUE(repo->save_blob(BlobType::kData, ids.back(), data).ok());
+  }
+  ASSERT_TRUE(repo->flush().ok());
+  auto packs = *list_all(*store, "data/");
+  ASSERT_EQ(packs.size(), 1u);
+  ASSERT_TRUE(store->flip_byte(packs[0].key, 2000).ok());
+  for (const auto& id : ids) {
+    auto r = repo->load_blob(id);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().to_string().find("group holding blob " + id.short_hex()), std::string::npos)
+        << r.error().to_string();
+  }
+  auto report = check_repository(*repo, CheckOptions{true, nullptr});
+  ASSERT_TRUE(report.ok());
+  size_t blob_errors = 0;
+  for (const auto& e : report->errors) blob_errors += e.find("group holding blob") != std::string::npos;
+  EXPECT_EQ(blob_errors, ids.size());
+}
+
+TEST(PackEntry, GroupedAndPlainEntriesRoundTripAndBadOnesAreRefused) {
+  PackEntry plain{BlobType::kTree, BlobId{}, 10, 200, 300, Compression::kZstd};
+  plain.id.bytes[0] = 1;
+  PackEntry grouped{BlobType::kData, BlobId{}, 4096, 70000, 1000, Compression::kZstd, 5000, 900000};
+  grouped.id.bytes[0] = 2;
+  Bytes out;
+  encode_entry(plain, out);
+  ASSERT_EQ(out.size(), kPackEntrySize);  // as format 3 wrote it
+  encode_entry(grouped, out);
+  ASSERT_EQ(out.size(), 2 * kPackEntrySize + kGroupedEntryExtra);
+  size_t used = 0;
+  auto a = decode_entry(out.data(), out.size(), used);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(used, kPackEntrySize);
+  EXPECT_FALSE(a->grouped());
+  EXPECT_EQ(a->raw_length, 300u);
+  auto b = decode_entry(out.data() + used, out.size() - used, used);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(used, kPackEntrySize + kGroupedEntryExtra);
+  EXPECT_TRUE(b->grouped());
+  EXPECT_EQ(b->group_offset, 5000u);
+  EXPECT_EQ(b->group_length, 900000u);
+  EXPECT_EQ(b->compression, Compression::kZstd);
+  // Truncated after the flag, and a blob reaching past its group's end.
+  EXPECT_FALSE(decode_entry(out.data() + kPackEntrySize, kPackEntrySize + 4, used).ok());
+  Bytes bad;
+  grouped.group_offset = 899500;
+  encode_entry(grouped, bad);
+  auto outside = decode_entry(bad.data(), bad.size(), used);
+  ASSERT_FALSE(outside.ok());
+  EXPECT_NE(outside.error().message().find("outside its group"), std::string::npos);
 }
 
 TEST(Repository, FlippedByteInPackIsReportedNamingThePack) {
