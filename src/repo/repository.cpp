@@ -342,39 +342,38 @@ Result<Bytes> Repository::load_blob(const BlobId& id) const {
 Result<Bytes> Repository::open_blob(const PackEntry& entry, ByteView sealed, const std::string& key,
                                     BlobGroupCache* groups) const {
   const BlobId& id = entry.id;
+  // The sealed piece is the blob itself, or (format 4) the group holding it.
+  const std::string piece = (entry.grouped() ? "the group holding blob " : "blob ") + id.short_hex();
+  auto open_piece = [&](ByteView aad, uint32_t raw_length) -> Result<Bytes> {
+    auto payload = aead_.open(sealed, aad);
+    if (!payload.ok())
+      return Error(ErrorCode::kCorrupt, piece + " in pack " + key + " failed authentication", key,
+                   "the pack is damaged; run 'stowage repo check --read-data'");
+    auto plain = decompress(entry.compression, *payload, raw_length);
+    if (!plain.ok()) return std::move(plain).error().with_context(piece + " in " + key);
+    return plain;
+  };
+  Bytes own;             // the plaintext of a blob sealed on its own
+  BlobGroupCache local;  // the group's, when the caller keeps none
+  ByteView blob;
   if (entry.grouped()) {
-    BlobGroupCache local;
     BlobGroupCache& group = groups ? *groups : local;
     if (group.pack_key != key || group.offset != entry.offset || group.plaintext.size() != entry.group_length) {
       group.pack_key.clear();  // nothing cached until this group opens
-      auto payload = aead_.open(sealed, group_aad());
-      if (!payload.ok())
-        return Error(ErrorCode::kCorrupt,
-                     "the group holding blob " + id.short_hex() + " in pack " + key + " failed authentication", key,
-                     "the pack is damaged; run 'stowage repo check --read-data'");
-      auto plain = decompress(entry.compression, *payload, entry.group_length);
-      if (!plain.ok())
-        return std::move(plain).error().with_context("the group holding blob " + id.short_hex() + " in " + key);
-      group.plaintext = std::move(plain).value();
+      group.plaintext = TRY(open_piece(group_aad(), entry.group_length));
       group.pack_key = key;
       group.offset = entry.offset;
     }
-    ByteView blob = ByteView(group.plaintext).subspan(entry.group_offset, entry.raw_length);  // checked by decode_entry
-    if (blob_id(blob) != id)
-      return Error(ErrorCode::kCorrupt, "blob " + id.short_hex() + " in " + key + " does not match its id", key,
-                   "the pack is damaged; run 'stowage repo check --read-data'");
-    return Bytes(blob.begin(), blob.end());
+    blob = ByteView(group.plaintext).subspan(entry.group_offset, entry.raw_length);  // inside: decode_entry checked
+  } else {
+    own = TRY(open_piece(id.bytes, entry.raw_length));
+    blob = own;
   }
-  auto payload = aead_.open(sealed, id.bytes);
-  if (!payload.ok())
-    return Error(ErrorCode::kCorrupt, "blob " + id.short_hex() + " in pack " + key + " failed authentication",
-                 key, "the pack is damaged; run 'stowage repo check --read-data'");
-  auto plain = decompress(entry.compression, *payload, entry.raw_length);
-  if (!plain.ok()) return std::move(plain).error().with_context("blob " + id.short_hex() + " in " + key);
-  if (blob_id(*plain) != id)
+  if (blob_id(blob) != id)
     return Error(ErrorCode::kCorrupt, "blob " + id.short_hex() + " in " + key + " does not match its id", key,
                  "the pack is damaged; run 'stowage repo check --read-data'");
-  return plain;
+  if (entry.grouped()) return Bytes(blob.begin(), blob.end());
+  return own;
 }
 
 Bytes Repository::seal_object(ByteView plaintext, std::string_view kind) const {
