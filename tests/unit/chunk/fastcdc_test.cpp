@@ -93,6 +93,45 @@ TEST(FastCdc, StreamChunkerMatchesWholeBufferChunkingForAnyFeedSize) {
   }
 }
 
+// Cut points must never change between versions: a repository's chunks
+// deduplicate against later backups only if the same data cuts the same way.
+// The counts and digests below were taken from the chunker of repository
+// formats 1-4, on random and on line-oriented text input, with an odd
+// min_size and with max_size cuts; a faster loop must reproduce them.
+uint64_t digest_of(const std::vector<size_t>& sizes) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a over the chunk sizes
+  for (size_t s : sizes) h = (h ^ s) * 1099511628211ULL;
+  return h;
+}
+
+TEST(FastCdc, CutPointsAreThoseOfEarlierVersions) {
+  Bytes text;
+  std::mt19937_64 rng(11);
+  while (text.size() < (6u << 20)) {
+    std::string line = "line " + std::to_string(rng() % 1000) + " value=" + std::to_string(rng() % 7) + "\n";
+    text.insert(text.end(), line.begin(), line.end());
+  }
+  Bytes rnd = random_data(24 << 20, 5);
+  struct Case {
+    ChunkerParams params;
+    ByteView data;
+    size_t chunks;
+    uint64_t digest;
+  };
+  const Case cases[] = {
+      {{2048, 8192, 32768}, ByteView(rnd).first(3 << 20), 345, 8462683899699663297ULL},
+      {{2049, 8192, 32768}, ByteView(rnd).first((3 << 20) + 1), 344, 7522686135047598184ULL},
+      {{2048, 8192, 16384}, ByteView(text).first(1 << 20), 114, 6314530185545273023ULL},
+      {{}, ByteView(rnd), 19, 6499929855188807879ULL},
+      {{}, ByteView(text), 7, 11798675535143734036ULL},
+  };
+  for (const Case& c : cases) {
+    auto sizes = chunk_all(FastCdc(c.params, kSeed), c.data);
+    EXPECT_EQ(sizes.size(), c.chunks) << "min " << c.params.min_size << ", " << c.data.size() << " bytes";
+    EXPECT_EQ(digest_of(sizes), c.digest) << "min " << c.params.min_size << ", " << c.data.size() << " bytes";
+  }
+}
+
 TEST(FastCdc, ShortAndEmptyInput) {
   FastCdc cdc(ChunkerParams{}, kSeed);
   Bytes small(100, 1);
