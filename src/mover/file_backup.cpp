@@ -9,6 +9,7 @@
 #include <climits>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <thread>
 
@@ -48,6 +49,18 @@ struct DirState {
   size_t index_in_parent = 0;
 };
 
+// A file of kReadSize or more: the reader only cuts it into chunks, and the
+// savers hash, deduplicate and save them, so one large file is not bounded by
+// one thread's hashing. Its ids arrive out of order into slots that stay in
+// place (a deque only appends); the last of the reader and the chunks in
+// flight to finish moves them into the node and releases the directory.
+struct FileChunks {
+  std::shared_ptr<DirState> dir;
+  size_t index = 0;  // of the node in dir->nodes
+  std::deque<BlobId> ids;
+  std::atomic<size_t> holds{1};  // the reader's, plus one per chunk in flight
+};
+
 class FileBackup {
  public:
   FileBackup(Repository& repo, const FileBackupOptions& options, std::string root)
@@ -81,7 +94,9 @@ class FileBackup {
   // Releases one hold on state; the last release saves its tree and releases
   // one hold on its parent.
   void complete(std::shared_ptr<DirState> state);
-  Status read_file(const std::string& path, Node& node, bool& skip);
+  Status read_file(const std::string& path, const std::shared_ptr<DirState>& state, size_t index, bool& skip);
+  // Releases one hold on a large file's chunks (FileChunks).
+  void release(const std::shared_ptr<FileChunks>& file);
   void warn(const std::string& message) {
     std::lock_guard l(warn_mu_);
     errors_++;
@@ -198,7 +213,7 @@ Status FileBackup::backup_dir(int dirfd, std::shared_ptr<DirState> state) {
       for (const auto& [i, path] : files) {
         if (!s.ok() || stopped()) break;
         bool skipped = false;
-        s = read_file(path, state->nodes[i], skipped);
+        s = read_file(path, state, i, skipped);
         if (skipped) state->skip[i] = 1;
       }
       complete(state);
@@ -299,7 +314,15 @@ Status FileBackup::backup_dir(int dirfd, std::shared_ptr<DirState> state) {
   return ok_status();
 }
 
-Status FileBackup::read_file(const std::string& path, Node& node, bool& skip) {
+void FileBackup::release(const std::shared_ptr<FileChunks>& file) {
+  if (--file->holds > 0) return;
+  file->dir->nodes[file->index].content.assign(file->ids.begin(), file->ids.end());
+  complete(file->dir);
+}
+
+Status FileBackup::read_file(const std::string& path, const std::shared_ptr<DirState>& state, size_t index,
+                             bool& skip) {
+  Node& node = state->nodes[index];
   int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
   if (fd < 0 && errno == EPERM) fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
@@ -317,6 +340,22 @@ Status FileBackup::read_file(const std::string& path, Node& node, bool& skip) {
   size_t cap = cdc.params().max_size + kReadSize;
   thread_local Bytes buf;  // one read buffer per reader thread, not per file
   if (buf.size() < cap) buf.resize(cap);
+  std::shared_ptr<FileChunks> chunks;
+  if (!save_inline) {
+    chunks = std::make_shared<FileChunks>();
+    chunks->dir = state;
+    chunks->index = index;
+    state->pending++;  // the directory's tree waits for this file's ids
+  }
+  // Every return below releases the reader's hold: a skipped file's node is
+  // dropped, but its directory still completes.
+  struct Release {
+    FileBackup* self;
+    const std::shared_ptr<FileChunks>& chunks;
+    ~Release() {
+      if (chunks) self->release(chunks);
+    }
+  } release_at_return{this, chunks};
   size_t start = 0, end = 0;
   bool eof = false;
   uint64_t total = 0;
@@ -345,21 +384,31 @@ Status FileBackup::read_file(const std::string& path, Node& node, bool& skip) {
     size_t len = cdc.next_boundary(buf.data() + start, end - start, eof);
     if (len == 0) continue;
     ByteView chunk(buf.data() + start, len);
-    BlobId id = repo_.blob_id(chunk);
-    node.content.push_back(id);
+    start += len;
     if (save_inline) {
+      BlobId id = repo_.blob_id(chunk);
+      node.content.push_back(id);
       auto saved = repo_.save_blob(BlobType::kData, id, chunk);
       if (!saved.ok()) return std::move(saved).error();
-    } else if (!repo_.has_blob(id)) {
-      auto data = std::make_shared<Bytes>(chunk.begin(), chunk.end());
-      savers_.submit([this, id, data]() -> Status {
-        if (savers_.failed()) return ok_status();
-        auto saved = repo_.save_blob(BlobType::kData, id, *data);
-        if (!saved.ok()) return std::move(saved).error();
-        return ok_status();
-      });
+      continue;
     }
-    start += len;
+    BlobId* slot = &chunks->ids.emplace_back();
+    chunks->holds++;
+    auto data = std::make_shared<Bytes>(chunk.begin(), chunk.end());
+    bool queued = savers_.submit([this, chunks, slot, data]() -> Status {
+      Status s = ok_status();
+      if (!savers_.failed()) {
+        *slot = repo_.blob_id(*data);
+        if (!repo_.has_blob(*slot))
+          if (auto saved = repo_.save_blob(BlobType::kData, *slot, *data); !saved.ok()) s = std::move(saved).error();
+      }
+      release(chunks);
+      return s;
+    });
+    if (!queued) {  // the savers failed: their error ends the backup
+      release(chunks);
+      return ok_status();
+    }
   }
   bytes_read_ += total;
   if (total != node.size) {

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <unordered_map>
@@ -52,7 +53,7 @@ class StreamWriter::Impl {
     queue_.reset();
     TRY_STATUS(std::move(waited));
     Snapshot& snap = writer_.snapshot();
-    snap.root = TRY(save_chunk_list(repo_, refs_, total_));
+    snap.root = TRY(save_chunk_list(repo_, std::vector<ChunkRef>(refs_.begin(), refs_.end()), total_));
     snap.size = total_;
     snap.summary.bytes = total_;
     snap.summary.bytes_read = total_;
@@ -64,16 +65,19 @@ class StreamWriter::Impl {
     while (chunker_->next(chunk_)) emit(std::move(chunk_));
   }
 
+  // The workers compute the chunk's id (so a stream is hashed by all of them,
+  // not by the thread that reads it), skip it if the index has it, and save
+  // it otherwise; the id lands in the chunk's slot of refs_.
   void emit(Bytes&& chunk) {
-    ChunkRef ref{repo_.blob_id(chunk), uint32_t(chunk.size())};
-    refs_.push_back(ref);
-    if (repo_.has_blob(ref.id)) return;
+    ChunkRef* slot = &refs_.emplace_back(ChunkRef{BlobId{}, uint32_t(chunk.size())});
     auto data = std::make_shared<Bytes>(std::move(chunk));
     Repository& repo = repo_;
     WorkQueue& queue = *queue_;
-    queue.submit([&repo, &queue, ref, data]() -> Status {
+    queue.submit([&repo, &queue, slot, data]() -> Status {
       if (queue.failed()) return ok_status();
-      auto saved = repo.save_blob(BlobType::kData, ref.id, *data);
+      slot->id = repo.blob_id(*data);
+      if (repo.has_blob(slot->id)) return ok_status();
+      auto saved = repo.save_blob(BlobType::kData, slot->id, *data);
       if (!saved.ok()) return std::move(saved).error();
       return ok_status();
     });
@@ -83,7 +87,7 @@ class StreamWriter::Impl {
   StreamBackupOptions options_;
   SnapshotWriter writer_;
   std::optional<StreamChunker> chunker_;
-  std::vector<ChunkRef> refs_;
+  std::deque<ChunkRef> refs_;  // a deque: a worker's slot stays in place while more are appended
   uint64_t total_ = 0;
   Bytes chunk_;
   std::unique_ptr<WorkQueue> queue_;  // last: destroyed (joined) first

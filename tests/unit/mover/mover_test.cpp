@@ -117,6 +117,29 @@ TEST_F(MoverTest, FileTreeRoundTripKeepsDataAndMetadata) {
   EXPECT_LT(a.st_blocks * 512, 1 << 20) << "sparse file was not restored sparse";
 }
 
+// Files of 4 MiB and more are cut by the reader and hashed by the savers, whose
+// ids arrive out of order: the restored file must still be the source, and a
+// chunk that repeats within the file must be stored once.
+TEST_F(MoverTest, LargeFileHashedBySaversKeepsItsChunkOrderAndDeduplicates) {
+  std::string a = random_text(1 << 20, 11), b = random_text(1 << 20, 12), c = random_text(1 << 20, 13);
+  std::string big = a + b + a + c + a + b + random_text(300000, 14);  // 6.3 MiB, test chunks of 16-256 KiB
+  write("big.bin", big);
+  write("dir/big2.bin", c + a + c + a + c);
+  FileBackupOptions o;
+  o.read_workers = 1;
+  o.save_workers = 4;
+  auto snap = backup_files(*repo_, src_, o);
+  ASSERT_TRUE(snap.ok()) << snap.error().to_string();
+  EXPECT_EQ(snap->summary.errors, 0u);
+  // a, b and c are each stored about once (chunk edges around them differ).
+  EXPECT_LT(snap->summary.bytes_new, uint64_t(4.5 * (1 << 20))) << "repeated chunks were stored again";
+  std::string dst = root_ + "/dst";
+  auto r = restore_files(*repo_, *snap, dst, {});
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_TRUE(read(dst + "/big.bin") == big) << "big.bin differs after restore";
+  EXPECT_TRUE(read(dst + "/dir/big2.bin") == c + a + c + a + c) << "dir/big2.bin differs after restore";
+}
+
 TEST_F(MoverTest, IncrementalSkipsUnchangedFilesWithoutReading) {
   for (int i = 0; i < 20; i++) write("f" + std::to_string(i), random_text(50000, uint64_t(i)));
   auto first = backup_files(*repo_, src_, {});
@@ -351,6 +374,11 @@ TEST(MoverFaults, StoreFailingMidBackupLosesNothingAndTheNextBackupCompletes) {
   auto first = backup_files(*repo, dir, {});
   ASSERT_TRUE(first.ok());
   std::ofstream(dir + "/new", std::ios::binary) << std::string(3 << 20, 'n') + std::to_string(rng());
+  {  // a large file: its chunks are hashed and saved by the savers
+    std::string data(5 << 20, '\0');
+    for (auto& c : data) c = char(rng());
+    std::ofstream(dir + "/large", std::ios::binary) << data;
+  }
   for (int i = 0; i < 8; i++) std::ofstream(dir + "/f" + std::to_string(i), std::ios::app) << "more";
   store->fail_next(StoreVerb::kPut, 1, ErrorCode::kIo);  // the next upload fails
   auto failed = backup_files(*repo, dir, {});
