@@ -398,9 +398,8 @@ Status FileBackup::read_file(const std::string& path, const std::shared_ptr<DirS
     bool queued = savers_.submit([this, chunks, slot, data]() -> Status {
       Status s = ok_status();
       if (!savers_.failed()) {
-        *slot = repo_.blob_id(*data);
-        if (!repo_.has_blob(*slot))
-          if (auto saved = repo_.save_blob(BlobType::kData, *slot, *data); !saved.ok()) s = std::move(saved).error();
+        *slot = repo_.blob_id(*data);  // save_blob skips a blob the repository has
+        if (auto saved = repo_.save_blob(BlobType::kData, *slot, *data); !saved.ok()) s = std::move(saved).error();
       }
       release(chunks);
       return s;

@@ -66,8 +66,8 @@ class StreamWriter::Impl {
   }
 
   // The workers compute the chunk's id (so a stream is hashed by all of them,
-  // not by the thread that reads it), skip it if the index has it, and save
-  // it otherwise; the id lands in the chunk's slot of refs_.
+  // not by the thread that reads it) and save it unless the repository has
+  // it; the id lands in the chunk's slot of refs_.
   void emit(Bytes&& chunk) {
     ChunkRef* slot = &refs_.emplace_back(ChunkRef{BlobId{}, uint32_t(chunk.size())});
     auto data = std::make_shared<Bytes>(std::move(chunk));
@@ -75,8 +75,7 @@ class StreamWriter::Impl {
     WorkQueue& queue = *queue_;
     queue.submit([&repo, &queue, slot, data]() -> Status {
       if (queue.failed()) return ok_status();
-      slot->id = repo.blob_id(*data);
-      if (repo.has_blob(slot->id)) return ok_status();
+      slot->id = repo.blob_id(*data);  // save_blob skips a blob the repository has
       auto saved = repo.save_blob(BlobType::kData, slot->id, *data);
       if (!saved.ok()) return std::move(saved).error();
       return ok_status();
