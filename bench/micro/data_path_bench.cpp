@@ -72,16 +72,26 @@ void BM_FastCdc(benchmark::State& state) {
   state.counters["avg_chunk"] = double(state.iterations() * data.size()) / double(chunks);
 }
 
-void BM_Sha256(benchmark::State& state) {  // the bound for keyed ids
+void BM_Sha256(benchmark::State& state) {  // the bound for format 4's keyed ids and object names
   ByteView data(random_data().data(), 1 << 20);
   for (auto _ : state) benchmark::DoNotOptimize(crypto::sha256(data));
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(data.size()));
 }
 
+// Chunk ids of format 4 (HMAC-SHA-256) and format 5 (keyed BLAKE3), for
+// chunks of the argument's size in bytes.
 void BM_HmacChunkId(benchmark::State& state) {
   Bytes key(32, 3);
-  ByteView data(random_data().data(), 1 << 20);
+  ByteView data(random_data().data(), size_t(state.range(0)));
   for (auto _ : state) benchmark::DoNotOptimize(crypto::hmac_sha256(key, data));
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(data.size()));
+}
+
+void BM_Blake3ChunkId(benchmark::State& state) {
+  crypto::Digest key;
+  key.fill(3);
+  ByteView data(random_data().data(), size_t(state.range(0)));
+  for (auto _ : state) benchmark::DoNotOptimize(crypto::blake3_keyed(key, data));
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(data.size()));
 }
 
@@ -130,14 +140,15 @@ void BM_ZstdDecompressText(benchmark::State& state) {
 // A whole chunk through the write path: id, compress, seal into a pack.
 void BM_PackWriteChunk(benchmark::State& state) {
   crypto::Aead aead(Bytes(32, 5));
-  Bytes key(32, 6);
+  crypto::Digest key;
+  key.fill(6);
   ByteView data(text_data().data(), 1 << 20);
   PackBuilder pack(aead);
   Bytes compressed;
   std::vector<PackEntry> entries;
   for (auto _ : state) {
     BlobId id;
-    id.bytes = crypto::hmac_sha256(key, data);
+    id.bytes = crypto::blake3_keyed(key, data);  // format 5
     Compression c = compress(data, 1, compressed);
     pack.add(BlobType::kData, id, compressed, uint32_t(data.size()), c);
     if (pack.size() > (32 << 20)) benchmark::DoNotOptimize(pack.finish(entries));
@@ -152,7 +163,8 @@ void BM_PackWriteSmallChunks(benchmark::State& state) {
   const bool grouped = state.range(0) != 0;
   constexpr size_t kChunk = 8 << 10;
   crypto::Aead aead(Bytes(32, 5));
-  Bytes key(32, 6);
+  crypto::Digest key;
+  key.fill(6);
   PackBuilder pack(aead);
   Bytes compressed;
   std::vector<PackEntry> entries;
@@ -161,7 +173,7 @@ void BM_PackWriteSmallChunks(benchmark::State& state) {
     ByteView data(text_data().data() + at, kChunk);
     at = (at + kChunk) % ((16 << 20) - kChunk);
     BlobId id;
-    id.bytes = crypto::hmac_sha256(key, data);
+    id.bytes = crypto::blake3_keyed(key, data);  // format 5
     if (grouped) {
       pack.add_to_group(BlobType::kData, id, data, 1);
     } else {
@@ -201,7 +213,8 @@ void BM_IndexLookup(benchmark::State& state) {
 BENCHMARK(BM_Memcpy);
 BENCHMARK(BM_FastCdc);
 BENCHMARK(BM_Sha256);
-BENCHMARK(BM_HmacChunkId);
+BENCHMARK(BM_HmacChunkId)->Arg(8 << 10)->Arg(1 << 20);
+BENCHMARK(BM_Blake3ChunkId)->Arg(8 << 10)->Arg(1 << 20);
 BENCHMARK(BM_AesGcmSeal);
 BENCHMARK(BM_AesGcmOpen);
 BENCHMARK(BM_ZstdCompressText)->Arg(1)->Arg(3);

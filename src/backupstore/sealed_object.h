@@ -79,7 +79,7 @@ class ObjectReader {
   uint64_t next_offset_ = 0;    // stored bytes consumed so far
   Bytes buffer_;                // plaintext not yet handed out
   size_t buffer_pos_ = 0;
-  crypto::Sha256Stream digest_;
+  crypto::DigestStream digest_{crypto::HashAlgorithm::kSha256};
   bool finished_ = false;
 };
 

@@ -140,7 +140,7 @@ struct InitArgs {
   uint32_t pack_size_mib = 32;
   uint32_t block_size_kib = 1024;
   int compression_level = 1;
-  int format_version = kRepositoryFormatVersion;
+  int format_version = 0;  // 0: the newest; with --copy-keys-from, the newest whose chunk ids match the source's
   std::string object_lock;   // GOVERNANCE or COMPLIANCE
   std::string lock_period;   // Go duration
   std::string lock_margin;   // Go duration
@@ -164,7 +164,7 @@ int cmd_init(const Globals& g, const InitArgs& a) {
   o.pack_size = a.pack_size_mib << 20;
   o.block_size = a.block_size_kib << 10;
   o.compression_level = a.compression_level;
-  o.format_version = a.format_version;
+  o.format_version = a.format_version ? a.format_version : kRepositoryFormatVersion;
   if (!a.object_lock.empty()) {
     auto mode = parse_retention_mode(a.object_lock);
     if (!mode.ok()) return report(mode.error());
@@ -187,7 +187,7 @@ int cmd_init(const Globals& g, const InitArgs& a) {
   if (!a.copy_keys_from.empty()) {
     auto source = open_other_repo(g, a.copy_keys_from, "STOWAGE_FROM_PASSWORD", a.from_password_file);
     if (!source.ok()) return report(std::move(source).error().with_context("opening the repository to copy keys from"));
-    Status s = Repository::init_sharing_keys(**store, *pw, **source, o.kdf, o.lock, o.format_version);
+    Status s = Repository::init_sharing_keys(**store, *pw, **source, o.kdf, o.lock, a.format_version);
     if (!s.ok()) return report(s.error());
   } else if (Status s = Repository::init(**store, *pw, o); !s.ok()) {
     return report(s.error());
@@ -889,8 +889,9 @@ int run(int argc, char** argv) {
   init_cmd->add_option("--compression-level", init.compression_level, "zstd level, 0 = off (default 1)");
   init_cmd->add_option("--format-version", init.format_version,
                        "repository format version (default " + std::to_string(kRepositoryFormatVersion) +
-                           "); 3 or 2 for a repository that older stowage releases also use "
-                           "(3: no grouped small blobs; 2: also JSON trees)");
+                           ", or with --copy-keys-from the newest whose chunk ids match the source's); 4, 3 or 2 "
+                           "for a repository that older stowage releases also use (4: HMAC-SHA-256 chunk ids; "
+                           "3: also no grouped small blobs; 2: also JSON trees)");
   init_cmd->add_option("--copy-keys-from", init.copy_keys_from,
                        "share the master key and chunking of this repository (a copy target); its password from "
                        "STOWAGE_FROM_PASSWORD or --from-password-file");

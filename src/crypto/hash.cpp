@@ -5,6 +5,9 @@
 #include <openssl/core_names.h>
 
 #include <cstdlib>
+#include <variant>
+
+#include "blake3.h"
 
 namespace stowage::crypto {
 
@@ -29,20 +32,64 @@ Digest sha256(ByteView data) {
   return out;
 }
 
-Sha256Stream::Sha256Stream() : context_(EVP_MD_CTX_new()) {
-  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(context_), sha256_md(), nullptr);
-}
-
-Sha256Stream::~Sha256Stream() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(context_)); }
-
-void Sha256Stream::update(ByteView data) {
-  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(context_), data.data(), data.size());
-}
-
-Digest Sha256Stream::finish() {
+Digest blake3(ByteView data) {
+  blake3_hasher hasher;
+  blake3_hasher_init(&hasher);
+  blake3_hasher_update(&hasher, data.data(), data.size());
   Digest out;
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(context_), out.data(), &len);
+  blake3_hasher_finalize(&hasher, out.data(), out.size());
+  return out;
+}
+
+Digest blake3_keyed(const Digest& key, ByteView data) {
+  blake3_hasher hasher;
+  blake3_hasher_init_keyed(&hasher, key.data());
+  blake3_hasher_update(&hasher, data.data(), data.size());
+  Digest out;
+  blake3_hasher_finalize(&hasher, out.data(), out.size());
+  OPENSSL_cleanse(hasher.key, sizeof hasher.key);
+  return out;
+}
+
+Digest digest(HashAlgorithm algorithm, ByteView data) {
+  return algorithm == HashAlgorithm::kBlake3 ? blake3(data) : sha256(data);
+}
+
+struct DigestStream::State {
+  std::variant<EVP_MD_CTX*, blake3_hasher> context;
+};
+
+DigestStream::DigestStream(HashAlgorithm algorithm) : state_(std::make_unique<State>()) {
+  if (algorithm == HashAlgorithm::kBlake3) {
+    blake3_hasher hasher;
+    blake3_hasher_init(&hasher);
+    state_->context = hasher;
+  } else {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    if (!ctx || EVP_DigestInit_ex(ctx, sha256_md(), nullptr) != 1) abort();  // out of memory
+    state_->context = ctx;
+  }
+}
+
+DigestStream::~DigestStream() {
+  if (auto* ctx = std::get_if<EVP_MD_CTX*>(&state_->context)) EVP_MD_CTX_free(*ctx);
+}
+
+void DigestStream::update(ByteView data) {
+  if (auto* ctx = std::get_if<EVP_MD_CTX*>(&state_->context))
+    EVP_DigestUpdate(*ctx, data.data(), data.size());
+  else
+    blake3_hasher_update(&std::get<blake3_hasher>(state_->context), data.data(), data.size());
+}
+
+Digest DigestStream::finish() {
+  Digest out;
+  if (auto* ctx = std::get_if<EVP_MD_CTX*>(&state_->context)) {
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(*ctx, out.data(), &len);
+  } else {
+    blake3_hasher_finalize(&std::get<blake3_hasher>(state_->context), out.data(), out.size());
+  }
   return out;
 }
 

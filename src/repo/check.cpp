@@ -61,7 +61,7 @@ Result<CheckReport> check_repository(Repository& repo, const CheckOptions& optio
       }
       report.bytes_read += data->size();
       if (options.progress) options.progress->bytes_done += data->size();
-      if (crypto::sha256(*data) != p.id.bytes)
+      if (repo.object_digest(*data) != p.id.bytes)
         report.errors.push_back("pack " + key + " does not match its name (content changed or truncated)");
       auto trailer = parse_pack_trailer(*data, data->size(), repo.aead());
       if (!trailer.ok()) report.errors.push_back("pack " + key + ": " + trailer.error().to_string());

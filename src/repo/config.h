@@ -18,9 +18,21 @@ namespace stowage {
 // 2: adds the Object Lock policy ("object_lock"), tombstones/ and retention/.
 // 3: tree blobs in the binary encoding (repo/tree.h).
 // 4: small data blobs compressed and sealed in groups (repo/pack.h).
+// 5: blob ids are keyed BLAKE3 (was HMAC-SHA-256), object names BLAKE3 of the
+//    object's bytes (was SHA-256); crypto/hash.h, Repository::blob_id.
 // Older repositories stay readable and are written to in their own version
-// (their config is never rewritten); new repositories are version 4.
-inline constexpr int kRepositoryFormatVersion = 4;
+// (their config is never rewritten); new repositories are version 5.
+inline constexpr int kRepositoryFormatVersion = 5;
+
+// Blob ids (and object names) up to version 4: HMAC-SHA-256 (SHA-256); from
+// version 5: keyed BLAKE3 (BLAKE3). Snapshots can only be copied between
+// repositories whose blob ids are computed alike.
+inline bool uses_blake3_ids(int repository_version) { return repository_version >= 5; }
+// The newest version whose blob ids are computed as version's are: what a
+// copy target sharing keys with a repository of that version is created as.
+inline int newest_version_with_ids_of(int repository_version) {
+  return uses_blake3_ids(repository_version) ? kRepositoryFormatVersion : 4;
+}
 
 // A repository on an S3 bucket with Object Lock: every object is written with
 // a retain-until date and kept locked while any snapshot that may need it is

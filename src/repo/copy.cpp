@@ -26,6 +26,17 @@ Result<CopyReport> copy_snapshots(Repository& source, Repository& target, const 
                  "the target repository does not share this repository's keys, so its chunk ids differ",
                  target.store().describe(),
                  "create the target with 'stowage repo init --copy-keys-from SOURCE' (a one-time step)");
+  if (uses_blake3_ids(source.config().version) != uses_blake3_ids(target.config().version)) {
+    const RepoConfig& older = uses_blake3_ids(source.config().version) ? target.config() : source.config();
+    return Error(ErrorCode::kUnsupported,
+                 "this repository is format version " + std::to_string(source.config().version) +
+                     " and the target version " + std::to_string(target.config().version) + ": version " +
+                     std::to_string(older.version) + " computes chunk ids with HMAC-SHA-256, version 5 and later "
+                     "with keyed BLAKE3, so the target could not verify the chunks it would receive",
+                 target.store().describe(),
+                 "copy into a repository created with 'stowage repo init --copy-keys-from SOURCE', which picks a "
+                 "version whose chunk ids match");
+  }
   if (source.tree_encoding() == TreeEncoding::kBinary && target.tree_encoding() == TreeEncoding::kJson)
     return Error(ErrorCode::kUnsupported,
                  "the target repository is format version " + std::to_string(target.config().version) +

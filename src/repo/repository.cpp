@@ -18,14 +18,14 @@ namespace stowage {
 constexpr size_t kStreamStep = 4 << 20;
 
 struct Repository::OpenPack {
-  explicit OpenPack(const crypto::Aead& aead) : builder(aead) {}
+  OpenPack(const crypto::Aead& aead, crypto::HashAlgorithm names) : builder(aead), digest(names) {}
   PackBuilder builder;
   std::vector<BlobId> ids;  // pending ids held by this pack
   // Streamed packs only: the pieces taken from the builder go to the writer
   // in order (one thread at a time holds a pack) and into the digest that
   // names the pack.
   std::unique_ptr<ObjectWriter> writer;
-  crypto::Sha256Stream digest;
+  crypto::DigestStream digest;
   Status stream_status;  // the first failure, reported by every later piece
 
   Status stream(ByteView piece) {
@@ -43,6 +43,11 @@ Repository::Repository(std::shared_ptr<ObjectStore> store, RepoConfig config, Ma
       key_slot_(std::move(key_slot)),
       aead_(key_.encryption) {
   chunker_ = std::make_unique<FastCdc>(config_.chunker, crypto::derive_subkey(key_.id_key, "chunker gear table"));
+  if (uses_blake3_ids(config_.version)) {
+    Bytes k = crypto::derive_subkey(key_.id_key, "blob ids (keyed BLAKE3)");
+    std::copy_n(k.begin(), blob_key_.size(), blob_key_.begin());
+    std::fill(k.begin(), k.end(), 0);
+  }
   uploads_ = std::make_unique<WorkQueue>(kUploadThreads, 1);
 }
 
@@ -95,7 +100,7 @@ Status Repository::init_sharing_keys(ObjectStore& store, std::string_view passwo
   // The lock policy belongs to the bucket a repository lives on, not to its
   // keys: the source's is not inherited, nor is its format version.
   RepoConfig config = source.config_;
-  config.version = format_version;
+  config.version = format_version ? format_version : newest_version_with_ids_of(source.config_.version);
   config.lock = lock;
   TRY_STATUS(check_lock_support(store, config.lock));
   return write_new(store, password, source.key_, config, kdf);
@@ -172,7 +177,8 @@ Result<std::unique_ptr<Repository>> Repository::open(std::shared_ptr<ObjectStore
 
 BlobId Repository::blob_id(ByteView plaintext) const {
   BlobId id;
-  id.bytes = crypto::hmac_sha256(key_.id_key, plaintext);
+  id.bytes = uses_blake3_ids(config_.version) ? crypto::blake3_keyed(blob_key_, plaintext)
+                                  : crypto::hmac_sha256(key_.id_key, plaintext);
   return id;
 }
 
@@ -249,7 +255,7 @@ Status Repository::add_blob(BlobType type, const BlobId& id, size_t raw_size, By
 }
 
 Result<std::shared_ptr<Repository::OpenPack>> Repository::new_pack() {
-  auto pack = std::make_shared<OpenPack>(aead_);
+  auto pack = std::make_shared<OpenPack>(aead_, name_hash());
   if (!new_object_retention().active()) pack->writer = TRY(store_->open_writer());
   pack->builder.reserve(pack->writer ? 2 * kStreamStep : config_.pack_size + kMaxBlobSize / 8 + (1 << 20));
   return pack;
@@ -278,7 +284,7 @@ Status Repository::upload_pack(OpenPack& pack) {
       if (put.ok()) put = pack.writer->commit(layout::pack(pack_id));
       pack.writer.reset();  // removes what was not committed
     } else {
-      pack_id.bytes = crypto::sha256(rest);
+      pack_id.bytes = object_digest(rest);
       put = write_object(layout::pack(pack_id), rest);
     }
   }
@@ -404,7 +410,7 @@ Result<ObjectId> Repository::put_object(std::string (*key_of)(const ObjectId&), 
                                         std::string_view kind) {
   Bytes sealed = seal_object(plaintext, kind);
   ObjectId id;
-  id.bytes = crypto::sha256(sealed);
+  id.bytes = object_digest(sealed);
   TRY_STATUS(write_object(key_of(id), sealed));
   return id;
 }
@@ -412,7 +418,7 @@ Result<ObjectId> Repository::put_object(std::string (*key_of)(const ObjectId&), 
 Result<Bytes> Repository::get_object(const std::string& key, std::string_view kind) const {
   Bytes sealed = TRY(store_->get(key));
   auto named = BlobId::parse(layout::id_of(key));
-  if (!named.ok() || named->bytes != crypto::sha256(sealed))
+  if (!named.ok() || named->bytes != object_digest(sealed))
     return Error(ErrorCode::kCorrupt, std::string(kind) + " object " + key + " does not match its name (damaged)", key,
                  "run 'stowage repo check'");
   return open_object(sealed, kind, key);

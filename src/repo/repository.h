@@ -14,6 +14,7 @@
 
 #include "chunk/fastcdc.h"
 #include "crypto/aead.h"
+#include "crypto/hash.h"
 #include "repo/config.h"
 #include "repo/index.h"
 #include "repo/keys.h"
@@ -56,10 +57,12 @@ class Repository {
   // Creates a repository that shares source's master key and chunking
   // parameters (under its own password and id), so that snapshots can be
   // copied between the two by sending only the blobs the target lacks. The
-  // lock policy is the target's own (the bucket's), none by default.
+  // lock policy is the target's own (the bucket's), none by default. Format
+  // version 0: the newest whose blob ids are computed as the source's are
+  // (newest_version_with_ids_of); copies need that.
   static Status init_sharing_keys(ObjectStore& store, std::string_view password, const Repository& source,
                                   const crypto::ScryptParams& kdf, const LockPolicy& lock = {},
-                                  int format_version = kRepositoryFormatVersion);
+                                  int format_version = 0);
   // Opens with a password: checks the format version, finds a key slot that
   // opens, verifies the config, and loads the index. before_key, if given,
   // is called with the config as read, before the key derivation and before
@@ -78,7 +81,15 @@ class Repository {
   const Index& index() const { return index_; }
   const WriteStats& write_stats() const { return stats_; }
 
+  // A blob's id: keyed BLAKE3 of its plaintext from format 5, HMAC-SHA-256
+  // before (docs/repository-format.md).
   BlobId blob_id(ByteView plaintext) const;
+  // The digest a stored object (pack, index, snapshot) is named by: BLAKE3
+  // of its bytes from format 5, SHA-256 before.
+  crypto::HashAlgorithm name_hash() const {
+    return uses_blake3_ids(config_.version) ? crypto::HashAlgorithm::kBlake3 : crypto::HashAlgorithm::kSha256;
+  }
+  crypto::Digest object_digest(ByteView stored) const { return crypto::digest(name_hash(), stored); }
   bool has_blob(const BlobId& id) const;
 
   // Stores a blob unless the repository already has it (or another thread is
@@ -146,7 +157,7 @@ class Repository {
   Result<ObjectId> put_object(std::string (*key_of)(const ObjectId&), ByteView plaintext, std::string_view kind);
   Bytes seal_object(ByteView plaintext, std::string_view kind) const;
   Result<Bytes> open_object(ByteView sealed, std::string_view kind, const std::string& key) const;
-  // Gets key, checks that its SHA-256 matches the id in its name, opens it.
+  // Gets key, checks that its digest (object_digest) matches the id in its name, opens it.
   Result<Bytes> get_object(const std::string& key, std::string_view kind) const;
 
   // Reads the whole index again (after another process changed it).
@@ -194,6 +205,7 @@ class Repository {
   MasterKey key_;
   std::string key_slot_;
   crypto::Aead aead_;
+  crypto::Digest blob_key_{};  // format 5: the keyed BLAKE3 key of blob ids, derived from the id key
   std::unique_ptr<FastCdc> chunker_;
   Index index_;
   WriteStats stats_;

@@ -1,6 +1,7 @@
 """End-to-end tests of the stowage CLI's data path against a real directory
 repository and the real MinIO (testbed/up minio): round trips bit for bit with
 metadata, incremental runs, block images, streams, concurrency, keys."""
+import hashlib
 import json
 import os
 import subprocess
@@ -50,8 +51,9 @@ def test_incremental_reads_only_changes_and_every_snapshot_restores(fs_repo, tmp
 
 def test_format_2_repository_keeps_json_trees_and_copies_only_into_newer(binary, tmp_path):
     """repo init --format-version 2 makes a repository older releases read: it
-    stays version 2 through backups; copies from it into a current (version 4)
-    repository work and serve as parents there; copies from version 4 into it
+    stays version 2 through backups; copies from it into a version 4 repository
+    (what --copy-keys-from makes for a source older than 5: the newest format
+    whose chunk ids match) work and serve as parents there; copies from version 4 into it
     are refused, naming the versions, and write no snapshot."""
     from conftest import Stowage, base_env
     env = base_env()
@@ -95,7 +97,7 @@ def test_format_3_repository_takes_copies_of_grouped_blobs_and_restores_them(bin
     both = dict(env, STOWAGE_FROM_PASSWORD=env["STOWAGE_PASSWORD"], STOWAGE_TO_PASSWORD=env["STOWAGE_PASSWORD"])
     src = make_tree(str(tmp_path / "src"), files=2000)
     new = Stowage(binary, f"file://{tmp_path}/v4", both)
-    new.run("repo", "init", "--kdf-n", "1024")
+    new.run("repo", "init", "--kdf-n", "1024", "--format-version", "4")
     assert json.loads((tmp_path / "v4" / "config").read_text())["version"] == 4
     snap = json.loads(new.run("-o", "json", "snapshot", "create", src).stdout)
     old = Stowage(binary, f"file://{tmp_path}/v3", both)
@@ -112,6 +114,53 @@ def test_format_3_repository_takes_copies_of_grouped_blobs_and_restores_them(bin
     def stored(root):
         return sum(f.stat().st_size for f in (tmp_path / root / "data").rglob("*") if f.is_file())
     assert stored("v4") < stored("v3")
+
+
+def test_format_5_names_with_blake3_and_copies_only_between_matching_chunk_ids(binary, tmp_path):
+    """Format 5 (the default) names packs by the BLAKE3 of their bytes, as the
+    independent b3sum computes it, where format 4 used SHA-256. Its chunk ids
+    are keyed BLAKE3, so a copy between a format 4 and a format 5 repository
+    is refused in both directions before anything is written, naming the
+    fix; --copy-keys-from picks format 4 for a format 4 source, and that copy
+    restores bit for bit."""
+    from conftest import Stowage, base_env
+    env = base_env()
+    both = dict(env, STOWAGE_FROM_PASSWORD=env["STOWAGE_PASSWORD"], STOWAGE_TO_PASSWORD=env["STOWAGE_PASSWORD"])
+    src = make_tree(str(tmp_path / "src"), files=300)
+    repos = {}
+    for name, args in (("v4", ["--format-version", "4"]), ("v5", [])):
+        repos[name] = Stowage(binary, f"file://{tmp_path}/{name}", both)
+        repos[name].run("repo", "init", "--kdf-n", "1024", *args)
+    assert json.loads((tmp_path / "v5" / "config").read_text())["version"] == 5
+    snaps = {name: json.loads(r.run("-o", "json", "snapshot", "create", src).stdout) for name, r in repos.items()}
+    for name, r in repos.items():
+        assert r.run("repo", "check", "--read-data").returncode == 0
+        packs = [f for f in (tmp_path / name / "data").rglob("*") if f.is_file()]
+        assert packs
+        for pack in packs:
+            sha = hashlib.sha256(pack.read_bytes()).hexdigest()
+            b3 = subprocess.run(["b3sum", "--no-names", pack], check=True, capture_output=True, text=True).stdout.strip()
+            assert pack.name == (b3 if name == "v5" else sha), (name, pack)
+
+    # A format 5 target sharing the format 4 source's keys: refused both ways.
+    mixed = Stowage(binary, f"file://{tmp_path}/v5-shared", both)
+    mixed.run("repo", "init", "--kdf-n", "1024", "--copy-keys-from", repos["v4"].repo, "--format-version", "5")
+    there = repos["v4"].run("snapshot", "copy", snaps["v4"]["id"], "--to", mixed.repo, check=False)
+    assert there.returncode != 0
+    assert b"chunk ids" in there.stderr and b"--copy-keys-from" in there.stderr, there.stderr
+    assert json.loads(mixed.run("-o", "json", "snapshot", "list").stdout) == []
+    assert not any(f.is_file() for f in (tmp_path / "v5-shared" / "data").rglob("*"))
+    mixed.run("snapshot", "create", src)
+    back = Stowage(binary, mixed.repo, both).run("snapshot", "copy", "latest", "--to", repos["v4"].repo, check=False)
+    assert back.returncode != 0 and b"chunk ids" in back.stderr, back.stderr
+
+    matching = Stowage(binary, f"file://{tmp_path}/v4-shared", both)
+    matching.run("repo", "init", "--kdf-n", "1024", "--copy-keys-from", repos["v4"].repo)
+    assert json.loads((tmp_path / "v4-shared" / "config").read_text())["version"] == 4
+    repos["v4"].run("snapshot", "copy", snaps["v4"]["id"], "--to", matching.repo)
+    copied = json.loads(matching.run("-o", "json", "snapshot", "list").stdout)
+    matching.run("snapshot", "restore", copied[0]["id"], "-t", tmp_path / "dst")
+    assert_same_tree(src, str(tmp_path / "dst"))
 
 
 def test_block_image_with_and_without_changed_extents(fs_repo, tmp_path):

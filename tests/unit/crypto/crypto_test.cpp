@@ -22,6 +22,60 @@ TEST(Hash, HmacKnownVector) {  // RFC 4231 test case 2
 
 // The context keeps the last key's state; other keys in between must not leak
 // into the result.
+// Expected values from b3sum (the Rust implementation, independent of the C
+// code built here): inputs of the BLAKE3 test-vector pattern (byte i is
+// i % 251), lengths across the one-chunk, many-chunk and SIMD paths; the
+// key is the bytes 0..31.
+TEST(Hash, Blake3MatchesB3sum) {
+  struct Case {
+    size_t length;
+    const char* hash;
+    const char* keyed;
+  };
+  const Case cases[] = {
+      {0, "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262",
+       "73492b19995d71cdb1e9d74decc09809eb732f1b00bc95c27cb15f9dd4d6478f"},
+      {1, "2d3adedff11b61f14c886e35afa036736dcd87a74d27b5c1510225d0f592e213",
+       "d08b45c6b127ee94f3f8527a0b82a5f80be1695a0eaec6022e772c0eb95a7e8b"},
+      {1023, "10108970eeda3eb932baac1428c7a2163b0e924c9a9e25b35bba72b28f70bd11",
+       "da1f18069871512af22af9f13dc005800dfd52c55f42753b5ae718086fe2ee44"},
+      {1024, "42214739f095a406f3fc83deb889744ac00df831c10daa55189b5d121c855af7",
+       "f45a9249a627fdf1fcf13c0e6376f6a9a9b2056d6e1b5693a4b119a3453665f9"},
+      {1025, "d00278ae47eb27b34faecf67b4fe263f82d5412916c1ffd97c8cb7fb814b8444",
+       "82223147a9b804a0c3f9a921b8d8aee250d1a51bb76be72152e6d5e8f27349b3"},
+      {16384, "f875d6646de28985646f34ee13be9a576fd515f76b5b0a26bb324735041ddde4",
+       "8880ce020ab0459420eee7e95f173d8a0d55c9b499d857880b0c661eb4162bae"},
+      {102401, "cd6e6909a2c0672dc92e3b29f057547558147345290589966fdd79341d76cd98",
+       "f65ba9ffedcca4166b34660d691ed515edaf4de791e176983baca414d973b72a"},
+  };
+  Digest key;
+  for (size_t i = 0; i < key.size(); i++) key[i] = uint8_t(i);
+  for (const Case& c : cases) {
+    Bytes input(c.length);
+    for (size_t i = 0; i < input.size(); i++) input[i] = uint8_t(i % 251);
+    EXPECT_EQ(hex_encode(blake3(input)), c.hash) << c.length;
+    EXPECT_EQ(hex_encode(blake3_keyed(key, input)), c.keyed) << c.length;
+    EXPECT_EQ(hex_encode(digest(HashAlgorithm::kBlake3, input)), c.hash) << c.length;
+  }
+}
+
+TEST(Hash, DigestStreamEqualsTheDigestOfTheWhole) {
+  Bytes input(300000);
+  for (size_t i = 0; i < input.size(); i++) input[i] = uint8_t(i * 7 + i / 1000);
+  for (HashAlgorithm algorithm : {HashAlgorithm::kSha256, HashAlgorithm::kBlake3}) {
+    DigestStream stream(algorithm);
+    ByteView rest(input);
+    for (size_t piece : {0u, 1u, 1023u, 65536u, 4096u}) {
+      stream.update(rest.subspan(0, piece));
+      rest = rest.subspan(piece);
+    }
+    stream.update(rest);
+    EXPECT_EQ(stream.finish(), digest(algorithm, input));
+  }
+  EXPECT_EQ(digest(HashAlgorithm::kSha256, input), sha256(input));
+  EXPECT_NE(digest(HashAlgorithm::kSha256, input), digest(HashAlgorithm::kBlake3, input));
+}
+
 TEST(Hash, HmacIsRightWhenKeysAlternate) {  // RFC 4231 test cases 1 and 2
   Bytes key1(20, 0x0b);
   for (int i = 0; i < 3; i++) {

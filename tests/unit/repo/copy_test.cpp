@@ -101,5 +101,51 @@ TEST_F(CopyTest, DamagedSourcePackFailsNamingItAndWritesNoSnapshot) {
   EXPECT_TRUE(listed->empty());
 }
 
+// Version 5 computes chunk ids with keyed BLAKE3, earlier versions with
+// HMAC-SHA-256: a copy target sharing keys is created in a version whose ids
+// match the source's, and a copy between the two kinds is refused before
+// anything is sent (the target would reject every chunk as damaged).
+TEST_F(CopyTest, ChunkIdsOfVersion4And5DoNotMix) {
+  auto old_store = std::make_shared<MemoryStore>();
+  auto old_source = testing::make_repo(old_store, "pw", 4);
+  ASSERT_NE(old_source, nullptr);
+  auto open_shared = [&](const Repository& source, int version) -> std::unique_ptr<Repository> {
+    auto store = std::make_shared<MemoryStore>();
+    Status made = Repository::init_sharing_keys(*store, "other", source, crypto::ScryptParams{1024, 8, 1}, {}, version);
+    if (!made.ok()) return nullptr;
+    auto repo = Repository::open(store, "other");
+    return repo.ok() ? std::move(repo).value() : nullptr;
+  };
+  auto matching = open_shared(*old_source, 0);
+  ASSERT_NE(matching, nullptr);
+  EXPECT_EQ(matching->config().version, 4);
+  auto newer = open_shared(*old_source, 5);
+  ASSERT_NE(newer, nullptr);
+  const Bytes data(100000, 'x');
+  EXPECT_EQ(matching->blob_id(data), old_source->blob_id(data));
+  EXPECT_NE(newer->blob_id(data), old_source->blob_id(data));
+
+  write_tree(5, 2);
+  auto snap = backup_files(*old_source, root_ + "/src", {});
+  ASSERT_TRUE(snap.ok()) << snap.error().to_string();
+  for (auto [from, to] : {std::pair{old_source.get(), newer.get()}, std::pair{newer.get(), old_source.get()}}) {
+    auto refused = copy_snapshots(*from, *to, {snap->id}, {});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code(), ErrorCode::kUnsupported);
+    EXPECT_NE(refused.error().to_string().find("chunk ids"), std::string::npos) << refused.error().to_string();
+  }
+  EXPECT_TRUE(newer->index().packs().empty());  // nothing was sent
+  auto copied = copy_snapshots(*old_source, *matching, {snap->id}, {});
+  ASSERT_TRUE(copied.ok()) << copied.error().to_string();
+  EXPECT_EQ(copied->copied.size(), 1u);
+
+  auto new_source = testing::make_repo(std::make_shared<MemoryStore>());
+  ASSERT_NE(new_source, nullptr);
+  auto new_target = open_shared(*new_source, 0);
+  ASSERT_NE(new_target, nullptr);
+  EXPECT_EQ(new_target->config().version, kRepositoryFormatVersion);
+  EXPECT_EQ(new_target->blob_id(data), new_source->blob_id(data));
+}
+
 }  // namespace
 }  // namespace stowage

@@ -17,8 +17,11 @@ inline InitOptions fast_init_options() {
   return o;
 }
 
-inline std::unique_ptr<Repository> make_repo(const std::shared_ptr<ObjectStore>& store, const char* password = "pw") {
-  auto init = Repository::init(*store, password, fast_init_options());
+inline std::unique_ptr<Repository> make_repo(const std::shared_ptr<ObjectStore>& store, const char* password = "pw",
+                                             int format_version = kRepositoryFormatVersion) {
+  InitOptions options = fast_init_options();
+  options.format_version = format_version;
+  auto init = Repository::init(*store, password, options);
   if (!init.ok()) return nullptr;
   auto repo = Repository::open(store, password);
   return repo.ok() ? std::move(repo).value() : nullptr;

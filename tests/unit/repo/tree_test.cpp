@@ -10,7 +10,9 @@
 
 #include "mover/file_backup.h"
 #include "mover/file_restore.h"
+#include "crypto/hash.h"
 #include "repo/copy.h"
+#include "repo/layout.h"
 #include "repo/tree.h"
 #include "repo_test_support.h"
 
@@ -167,7 +169,7 @@ class TreeVersionTest : public ::testing::Test {
 };
 
 TEST_F(TreeVersionTest, VersionPicksTheEncodingAndIncrementalsReuseUnchangedTrees) {
-  for (int version : {2, 3}) {
+  for (int version : {2, 3, 4, 5}) {
     auto repo = make(std::make_shared<MemoryStore>(), version);
     ASSERT_NE(repo, nullptr);
     EXPECT_EQ(repo->config().version, version);
@@ -181,6 +183,14 @@ TEST_F(TreeVersionTest, VersionPicksTheEncodingAndIncrementalsReuseUnchangedTree
     EXPECT_EQ(second->summary.files_unchanged, 15u);
     EXPECT_EQ(second->root, first->root);  // every directory's tree reused as it was
     expect_restores(*repo, *second, root_ + "/dst" + std::to_string(version));
+    // Every pack is named by the digest of its bytes: BLAKE3 from version 5,
+    // SHA-256 before (uses_blake3_ids).
+    ASSERT_FALSE(repo->index().packs().empty());
+    for (const auto& p : repo->index().packs()) {
+      auto bytes = repo->store().get(layout::pack(p.id));
+      ASSERT_TRUE(bytes.ok()) << bytes.error().to_string();
+      EXPECT_EQ(p.id.bytes, version >= 5 ? crypto::blake3(*bytes) : crypto::sha256(*bytes)) << version;
+    }
   }
   InitOptions too_new = testing::fast_init_options();
   too_new.format_version = kRepositoryFormatVersion + 1;
@@ -188,7 +198,7 @@ TEST_F(TreeVersionTest, VersionPicksTheEncodingAndIncrementalsReuseUnchangedTree
   EXPECT_EQ(Repository::init(store, "pw", too_new).error().code(), ErrorCode::kInvalidArgument);
 }
 
-TEST_F(TreeVersionTest, JsonTreesCopiedIntoVersion3AreParentsOfBinaryOnes) {
+TEST_F(TreeVersionTest, JsonTreesCopiedIntoVersion4AreParentsOfBinaryOnes) {
   auto source = make(std::make_shared<MemoryStore>(), 2);
   ASSERT_NE(source, nullptr);
   auto first = backup_files(*source, root_ + "/src", {});
@@ -196,7 +206,7 @@ TEST_F(TreeVersionTest, JsonTreesCopiedIntoVersion3AreParentsOfBinaryOnes) {
   auto target_store = std::make_shared<MemoryStore>();
   ASSERT_TRUE(Repository::init_sharing_keys(*target_store, "pw", *source, crypto::ScryptParams{1024, 8, 1}).ok());
   auto target = std::move(Repository::open(target_store, "pw")).value();
-  EXPECT_EQ(target->config().version, kRepositoryFormatVersion);
+  EXPECT_EQ(target->config().version, 4);  // the newest whose chunk ids are HMAC-SHA-256, as version 2's
   auto copied = copy_snapshots(*source, *target, {first->id}, {});
   ASSERT_TRUE(copied.ok()) << copied.error().to_string();
   ASSERT_EQ(copied->copied.size(), 1u);
