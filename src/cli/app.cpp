@@ -278,6 +278,10 @@ int cmd_stats(const Globals& g) {
             {"dedup_ratio", s->dedup_ratio()}, {"compression_ratio", s->compression_ratio()},
             {"pending_deletion_objects", s->pending_deletion_objects},
             {"pending_deletion_bytes", s->pending_deletion_bytes}};
+  const int version = (*repo)->config().version;
+  const char* chunk_ids = uses_blake3_ids(version) ? "keyed BLAKE3" : "HMAC-SHA-256";
+  j["format_version"] = version;
+  j["chunk_ids"] = chunk_ids;
   const LockPolicy& lock = (*repo)->config().lock;
   int64_t last_refresh = 0;
   if (lock.enabled()) {
@@ -291,6 +295,7 @@ int cmd_stats(const Globals& g) {
     print_document(j, format_of(g));
     return kExitOk;
   }
+  printf("format:             version %d (chunk ids: %s)\n", version, chunk_ids);
   printf("snapshots:          %llu\n", (unsigned long long)s->snapshots);
   printf("logical size:       %s\n", format_bytes(double(s->logical_bytes)).c_str());
   printf("unique data:        %s (dedup ratio %.2f)\n", format_bytes(double(s->unique_bytes)).c_str(),

@@ -135,6 +135,9 @@ def test_format_5_names_with_blake3_and_copies_only_between_matching_chunk_ids(b
     snaps = {name: json.loads(r.run("-o", "json", "snapshot", "create", src).stdout) for name, r in repos.items()}
     for name, r in repos.items():
         assert r.run("repo", "check", "--read-data").returncode == 0
+        stats = json.loads(r.run("-o", "json", "repo", "stats").stdout)
+        assert (stats["format_version"], stats["chunk_ids"]) == \
+            ((5, "keyed BLAKE3") if name == "v5" else (4, "HMAC-SHA-256")), stats
         packs = [f for f in (tmp_path / name / "data").rglob("*") if f.is_file()]
         assert packs
         for pack in packs:
