@@ -98,7 +98,8 @@ Status Repository::init(ObjectStore& store, std::string_view password, const Ini
 Status Repository::init_sharing_keys(ObjectStore& store, std::string_view password, const Repository& source,
                                      const crypto::ScryptParams& kdf, const LockPolicy& lock, int format_version) {
   // The lock policy belongs to the bucket a repository lives on, not to its
-  // keys: the source's is not inherited, nor is its format version.
+  // keys: the source's is not inherited. The format version is the caller's,
+  // or the newest whose blob ids are computed as the source's are.
   RepoConfig config = source.config_;
   config.version = format_version ? format_version : newest_version_with_ids_of(source.config_.version);
   config.lock = lock;
@@ -178,7 +179,7 @@ Result<std::unique_ptr<Repository>> Repository::open(std::shared_ptr<ObjectStore
 BlobId Repository::blob_id(ByteView plaintext) const {
   BlobId id;
   id.bytes = uses_blake3_ids(config_.version) ? crypto::blake3_keyed(blob_key_, plaintext)
-                                  : crypto::hmac_sha256(key_.id_key, plaintext);
+                                              : crypto::hmac_sha256(key_.id_key, plaintext);
   return id;
 }
 
