@@ -32,21 +32,25 @@ Digest sha256(ByteView data) {
   return out;
 }
 
-Digest blake3(ByteView data) {
-  blake3_hasher hasher;
-  blake3_hasher_init(&hasher);
+namespace {
+Digest blake3_of(blake3_hasher& hasher, ByteView data) {  // hasher: initialised
   blake3_hasher_update(&hasher, data.data(), data.size());
   Digest out;
   blake3_hasher_finalize(&hasher, out.data(), out.size());
   return out;
 }
+}  // namespace
+
+Digest blake3(ByteView data) {
+  blake3_hasher hasher;
+  blake3_hasher_init(&hasher);
+  return blake3_of(hasher, data);
+}
 
 Digest blake3_keyed(const Digest& key, ByteView data) {
   blake3_hasher hasher;
   blake3_hasher_init_keyed(&hasher, key.data());
-  blake3_hasher_update(&hasher, data.data(), data.size());
-  Digest out;
-  blake3_hasher_finalize(&hasher, out.data(), out.size());
+  Digest out = blake3_of(hasher, data);
   OPENSSL_cleanse(hasher.key, sizeof hasher.key);
   return out;
 }

@@ -20,8 +20,6 @@ TEST(Hash, HmacKnownVector) {  // RFC 4231 test case 2
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
-// The context keeps the last key's state; other keys in between must not leak
-// into the result.
 // Expected values from b3sum (the Rust implementation, independent of the C
 // code built here): inputs of the BLAKE3 test-vector pattern (byte i is
 // i % 251), lengths across the one-chunk, many-chunk and SIMD paths; the
@@ -76,6 +74,8 @@ TEST(Hash, DigestStreamEqualsTheDigestOfTheWhole) {
   EXPECT_NE(digest(HashAlgorithm::kSha256, input), digest(HashAlgorithm::kBlake3, input));
 }
 
+// The context keeps the last key's state; other keys in between must not leak
+// into the result.
 TEST(Hash, HmacIsRightWhenKeysAlternate) {  // RFC 4231 test cases 1 and 2
   Bytes key1(20, 0x0b);
   for (int i = 0; i < 3; i++) {
