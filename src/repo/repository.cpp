@@ -14,8 +14,10 @@
 namespace stowage {
 
 // A streamed pack goes to the store in pieces of this size as it grows, so
-// that little is left to write (and fsync) when it is full.
-constexpr size_t kStreamStep = 4 << 20;
+// that little is left to write (and fsync) when it is full, and the disk
+// starts on the first piece (one O_DIRECT slice, store/fs_store.cpp): with
+// 4 MiB pieces an extent-list backup's first write waited ~5 ms longer.
+constexpr size_t kStreamStep = 1 << 20;
 
 struct Repository::OpenPack {
   OpenPack(const crypto::Aead& aead, crypto::HashAlgorithm names) : builder(aead), digest(names) {}
