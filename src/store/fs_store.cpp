@@ -196,7 +196,7 @@ constexpr uint64_t kWritebackStep = 8ull << 20;
 // page cache, and the object goes on that way.
 constexpr size_t kDirectAlign = 4096;
 constexpr size_t kDirectSlice = 1 << 20;
-constexpr size_t kSlicesInFlight = 4;  // four pieces of a streamed pack (repo/repository.cpp)
+constexpr size_t kSlicesInFlight = 4;  // 4 MiB per object: a few pieces of a streamed pack (repo/repository.cpp)
 constexpr size_t kWriteBehindThreads = 2;
 
 // Returns 0, or the errno of the write that failed.
