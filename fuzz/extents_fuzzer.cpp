@@ -43,7 +43,7 @@ Fixture* fixture() {
 
     auto store = std::make_shared<MemoryStore>();
     InitOptions init;
-    init.kdf = {16, 8, 1};
+    init.kdf = crypto::ScryptParams{16, 8, 1};
     init.block_size = kBlock;
     init.pack_size = 1 << 20;
     if (!Repository::init(*store, "pw", init).ok()) abort();

@@ -1,9 +1,9 @@
 // Fuzzes key slots (keys/<id>): open_key_slot and key_slot_info.
 //
 // Plaintext path: the input is the slot JSON, opened with the password "pw"
-// (the seeds are valid slots for "pw" with scrypt n=16, so mutations reach the
-// KDF and the unwrap). open_key_slot must refuse oversized scrypt parameters
-// before deriving anything.
+// (the seeds are valid slots for "pw" with scrypt n=16 and with Argon2id at
+// 8 KiB, so mutations reach both KDFs and the unwrap). open_key_slot must
+// refuse oversized parameters before deriving anything.
 // Sealed path: the input (when short) is the wrapped secret itself, sealed
 // under the key that scrypt derives from "pw" with a fixed salt and n=16, in an
 // otherwise valid slot: it opens exactly when it is 64 bytes, to those bytes.
@@ -28,7 +28,7 @@ static const Bytes& fixed_salt() {
 }
 static const Bytes& fixed_kek() {
   static const Bytes kek = [] {
-    auto r = crypto::scrypt(kPassword, fixed_salt(), kTiny, 32);
+    auto r = crypto::derive_password_key(kPassword, fixed_salt(), kTiny, 32);
     if (!r.ok()) abort();
     return std::move(r).value();
   }();
@@ -58,13 +58,17 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   fuzz::maybe_write_seeds("key_slot", [] {
     fuzz::Seeds seeds;
     // A slot as seal_key_slot writes it (random salt), host/user made neutral.
-    auto sealed = seal_key_slot(fixed_master(), kPassword, crypto::ScryptParams{16, 8, 1});
-    if (!sealed.ok()) abort();
-    json j = json::parse(as_string(*sealed));
-    j["host"] = "fuzz";
-    j["user"] = "fuzz";
-    j["created"] = "2024-05-01T12:00:00Z";
-    seeds.push_back({"sealed_n16.json", to_bytes(j.dump(2))});
+    auto neutral = [](const crypto::KdfParams& params) {
+      auto sealed = seal_key_slot(fixed_master(), kPassword, params);
+      if (!sealed.ok()) abort();
+      json j = json::parse(as_string(*sealed));
+      j["host"] = "fuzz";
+      j["user"] = "fuzz";
+      j["created"] = "2024-05-01T12:00:00Z";
+      return to_bytes(j.dump(2));
+    };
+    seeds.push_back({"sealed_n16.json", neutral(crypto::ScryptParams{16, 8, 1})});
+    seeds.push_back({"sealed_argon2id_8k.json", neutral(crypto::Argon2idParams{8, 1})});
     MasterKey master = fixed_master();
     Bytes secret = master.encryption;
     secret.insert(secret.end(), master.id_key.begin(), master.id_key.end());

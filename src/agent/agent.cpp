@@ -54,13 +54,12 @@ struct AgentMetrics {
 
 class Agent {
  public:
-  Agent(kube::ApiClient& client, const AgentOptions& options, const Logger& log, AgentMetrics& metrics,
-        crypto::ScryptParams kdf)
+  Agent(kube::ApiClient& client, const AgentOptions& options, const Logger& log, AgentMetrics& metrics)
       : client_(client),
         options_(options),
         log_(log),
         metrics_(metrics),
-        locations_(client, options.namespace_name, kdf),
+        locations_(client, options.namespace_name, options.kdf),
         pool_(std::max<size_t>(1, options.concurrency), 1 << 16) {}
 
   ~Agent() { (void)pool_.wait(); }
@@ -460,8 +459,6 @@ Status run_agent(kube::ApiClient& client, const AgentOptions& options, const Log
     if (ready) return ok_status();
     return Error(ErrorCode::kUnavailable, "the agent has not listed its work items yet");
   }, log));
-  crypto::ScryptParams kdf;
-  if (options.kdf_n) kdf.n = options.kdf_n;
   kube::DynamicClient dynamic(client);
   kube::ListOptions list_options;
   list_options.label_selector = std::string(resources::kNodeLabel) + "=" + options.node_name;
@@ -472,7 +469,7 @@ Status run_agent(kube::ApiClient& client, const AgentOptions& options, const Log
 
   log.info("agent started", {{"node", options.node_name}, {"namespace", options.namespace_name}});
   {
-    Agent agent(client, options, log, metrics, kdf);
+    Agent agent(client, options, log, metrics);
     auto last_renewal = std::chrono::steady_clock::now() - std::chrono::hours(1);
     while (!stop.stop_requested()) {
       if (std::chrono::steady_clock::now() - last_renewal >= kLeaseRenewal) {

@@ -15,6 +15,7 @@
 #include <stop_token>
 #include <string>
 
+#include "crypto/kdf.h"
 #include "kube/api_client.h"
 #include "util/log.h"
 #include "util/result.h"
@@ -31,7 +32,7 @@ struct AgentOptions {
   std::chrono::seconds resync{30};
   std::chrono::milliseconds progress_interval{2000};
   int max_attempts = 3;
-  uint64_t kdf_n = 0;                               // scrypt cost for repositories created on first use
+  crypto::KdfParams kdf;                            // key slot of repositories created on first use
 };
 
 // Runs until `stop` is requested; an error only when it cannot start.

@@ -48,7 +48,7 @@ struct StoredBackup {
 struct LocationSettings {
   ArchiveFormat archive_format = ArchiveFormat::kEncrypted;
   bool read_only = false;
-  crypto::ScryptParams kdf;  // for a repository created on first use
+  crypto::KdfParams kdf;  // for a repository created on first use
   // S3 Object Lock (spec.objectLock): every object of a backup is written
   // with retain-until = the backup's expiration + lock_margin_seconds.
   RetentionMode lock_mode = RetentionMode::kNone;

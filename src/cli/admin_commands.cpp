@@ -11,6 +11,7 @@
 #include "agent/restore_wait.h"
 #include "cli/cluster_commands.h"
 #include "cli/errors.h"
+#include "cli/kdf_flags.h"
 #include "control/install.h"
 #include "control/location_access.h"
 #include "control/resources.h"
@@ -134,6 +135,7 @@ void add_admin_commands(CLI::App& app, KubeFlags& flags, int& code) {
   {
     struct ServerFlags {
       control::ServerOptions options;
+      KdfFlags kdf;
       int64_t resync_seconds = 30;
       int64_t location_check_seconds = 60;
       std::string log_format = "logfmt";
@@ -147,7 +149,7 @@ void add_admin_commands(CLI::App& app, KubeFlags& flags, int& code) {
     cmd->add_option("--resync-seconds", f->resync_seconds, "reconcile everything at least this often (default 30)");
     cmd->add_option("--location-check-seconds", f->location_check_seconds,
                     "default validationFrequency of backup storage locations (default 60)");
-    cmd->add_option("--kdf-n", f->options.kdf_n, "scrypt cost of repositories the server creates (default 32768)");
+    add_kdf_flags(cmd, f->kdf, "repositories the server creates");
     cmd->add_option("--default-volumes-to-fs-backup", f->options.default_volumes_to_fs_backup,
                     "back up every pod volume unless excluded, for Backups that do not say (default true; false: "
                     "only volumes named in the pod annotation backup.stowage.io/volumes)");
@@ -156,6 +158,9 @@ void add_admin_commands(CLI::App& app, KubeFlags& flags, int& code) {
     cmd->add_option("--log-format", f->log_format, "logfmt or json")->check(CLI::IsMember({"logfmt", "json"}));
     cmd->add_option("--log-level", f->log_level, "debug, info, warning or error");
     cmd->callback([&flags, &code, f] {
+      auto kdf = kdf_params(f->kdf);
+      if (!kdf.ok()) { code = report(kdf.error()); return; }
+      f->options.kdf = *kdf;
       auto session = connect(flags);
       if (!session.ok()) { code = report(session.error()); return; }
       auto logger = make_logger(f->log_format, f->log_level);
@@ -172,6 +177,7 @@ void add_admin_commands(CLI::App& app, KubeFlags& flags, int& code) {
   {
     struct AgentFlags {
       agent::AgentOptions options;
+      KdfFlags kdf;
       int64_t resync_seconds = 30;
       std::string log_format = "logfmt";
       std::string log_level = "info";
@@ -191,10 +197,13 @@ void add_admin_commands(CLI::App& app, KubeFlags& flags, int& code) {
     cmd->add_option("--max-attempts", f->options.max_attempts,
                     "starts of one work item across agent restarts before it fails (default 3)")
         ->check(CLI::Range(1, 100));
-    cmd->add_option("--kdf-n", f->options.kdf_n, "scrypt cost of repositories the agent creates (default 32768)");
+    add_kdf_flags(cmd, f->kdf, "repositories the agent creates");
     cmd->add_option("--log-format", f->log_format, "logfmt or json")->check(CLI::IsMember({"logfmt", "json"}));
     cmd->add_option("--log-level", f->log_level, "debug, info, warning or error");
     cmd->callback([&flags, &code, f] {
+      auto kdf = kdf_params(f->kdf);
+      if (!kdf.ok()) { code = report(kdf.error()); return; }
+      f->options.kdf = *kdf;
       auto session = connect(flags);
       if (!session.ok()) { code = report(session.error()); return; }
       auto logger = make_logger(f->log_format, f->log_level);

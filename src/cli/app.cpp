@@ -11,6 +11,7 @@
 
 #include "cli/cluster_commands.h"
 #include "cli/errors.h"
+#include "cli/kdf_flags.h"
 #include "cli/output.h"
 #include "engine/replicated_volume.h"
 #include "mover/block.h"
@@ -136,7 +137,7 @@ OutputFormat format_of(const Globals& g) {
 struct InitArgs {
   std::string copy_keys_from;
   std::string from_password_file;
-  uint64_t kdf_n = 1 << 15;
+  KdfFlags kdf;
   uint32_t pack_size_mib = 32;
   uint32_t block_size_kib = 1024;
   int compression_level = 1;
@@ -155,12 +156,14 @@ Result<int64_t> duration_seconds(const std::string& text, const char* flag) {
 }
 
 int cmd_init(const Globals& g, const InitArgs& a) {
+  InitOptions o;
+  auto kdf = kdf_params(a.kdf);
+  if (!kdf.ok()) return report(kdf.error());
+  o.kdf = *kdf;
   auto store = open_location(g, true);
   if (!store.ok()) return report(store.error());
   auto pw = read_password(g);
   if (!pw.ok()) return report(pw.error());
-  InitOptions o;
-  o.kdf.n = a.kdf_n;
   o.pack_size = a.pack_size_mib << 20;
   o.block_size = a.block_size_kib << 10;
   o.compression_level = a.compression_level;
@@ -344,22 +347,23 @@ int cmd_key_list(const Globals& g) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& k : *keys) {
     bool current = k.id == (*repo)->key_slot_id();
-    arr.push_back({{"id", k.id}, {"created", k.created}, {"host", k.host}, {"user", k.user}, {"current", current}});
-    rows.push_back({(current ? "*" : " ") + k.id.substr(0, 12), k.created, k.host, k.user});
+    arr.push_back({{"id", k.id}, {"created", k.created}, {"host", k.host}, {"user", k.user}, {"kdf", k.kdf},
+                   {"current", current}});
+    rows.push_back({(current ? "*" : " ") + k.id.substr(0, 12), k.created, k.host, k.user, k.kdf});
   }
   if (format_of(g) != OutputFormat::kTable) print_document(arr, format_of(g));
-  else print_table({" ID", "CREATED", "HOST", "USER"}, rows);
+  else print_table({" ID", "CREATED", "HOST", "USER", "KDF"}, rows);
   return kExitOk;
 }
 
-int cmd_key_add(const Globals& g, const std::string& new_password_file, uint64_t kdf_n) {
+int cmd_key_add(const Globals& g, const std::string& new_password_file, const KdfFlags& kdf) {
+  auto params = kdf_params(kdf);
+  if (!params.ok()) return report(params.error());
   auto repo = open_repo(g);
   if (!repo.ok()) return report(repo.error());
   auto pw = read_password(g, "STOWAGE_NEW_PASSWORD", new_password_file);
   if (!pw.ok()) return report(pw.error());
-  crypto::ScryptParams params;
-  params.n = kdf_n;
-  if (Status s = (*repo)->add_key(*pw, params); !s.ok()) return report(s.error());
+  if (Status s = (*repo)->add_key(*pw, *params); !s.ok()) return report(s.error());
   printf("added a key slot\n");
   return kExitOk;
 }
@@ -888,7 +892,7 @@ int run(int argc, char** argv) {
   repo->require_subcommand(1);
   InitArgs init;
   auto* init_cmd = repo->add_subcommand("init", "create a repository");
-  init_cmd->add_option("--kdf-n", init.kdf_n, "scrypt cost N (memory = 1 KiB × N); default 32768");
+  add_kdf_flags(init_cmd, init.kdf, "the first key slot");
   init_cmd->add_option("--pack-size-mib", init.pack_size_mib, "target pack size in MiB (default 32)");
   init_cmd->add_option("--block-size-kib", init.block_size_kib, "block size for block devices in KiB (default 1024)");
   init_cmd->add_option("--compression-level", init.compression_level, "zstd level, 0 = off (default 1)");
@@ -932,11 +936,11 @@ int run(int argc, char** argv) {
   key->require_subcommand(1);
   key->add_subcommand("list", "list key slots")->callback([&] { code = cmd_key_list(g); });
   std::string new_pw_file;
-  uint64_t key_kdf_n = 1 << 15;
+  KdfFlags key_kdf;
   auto* key_add = key->add_subcommand("add", "add a password (STOWAGE_NEW_PASSWORD or --new-password-file)");
   key_add->add_option("--new-password-file", new_pw_file, "file whose first line is the new password");
-  key_add->add_option("--kdf-n", key_kdf_n, "scrypt cost N for the new slot");
-  key_add->callback([&] { code = cmd_key_add(g, new_pw_file, key_kdf_n); });
+  add_kdf_flags(key_add, key_kdf, "the new slot");
+  key_add->callback([&] { code = cmd_key_add(g, new_pw_file, key_kdf); });
   std::string key_id;
   auto* key_rm = key->add_subcommand("remove", "remove a key slot");
   key_rm->add_option("ID", key_id, "key slot id (or unique prefix)")->required();

@@ -34,7 +34,7 @@ Result<std::string> location_url(const Json& spec, const std::string& name) {
   return url;
 }
 
-LocationAccess::LocationAccess(kube::ApiClient& client, std::string namespace_name, crypto::ScryptParams kdf)
+LocationAccess::LocationAccess(kube::ApiClient& client, std::string namespace_name, crypto::KdfParams kdf)
     : client_(client), namespace_(std::move(namespace_name)), kdf_(kdf) {}
 
 Result<Json> LocationAccess::get_location(const std::string& name) {

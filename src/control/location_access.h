@@ -2,7 +2,7 @@
 // describes — its URL (spec.url, or spec.objectStorage + spec.config as
 // Velero writes them), the S3 credentials and the repository password from
 // Secrets in the location's namespace — and keeps it open (opening derives
-// the key with scrypt) until the object changes. A location with
+// the key from the password) until the object changes. A location with
 // spec.copyKeysFrom creates its repository sharing the keys of that
 // location's, so that backups can be copied into it. Thread-safe.
 #pragma once
@@ -25,7 +25,7 @@ Result<std::string> location_url(const nlohmann::json& spec, const std::string& 
 
 class LocationAccess {
  public:
-  LocationAccess(kube::ApiClient& client, std::string namespace_name, crypto::ScryptParams kdf = {});
+  LocationAccess(kube::ApiClient& client, std::string namespace_name, crypto::KdfParams kdf = {});
 
   // The BackupStorageLocation object by name ("" = the default one).
   Result<nlohmann::json> get_location(const std::string& name);
@@ -41,7 +41,7 @@ class LocationAccess {
 
   kube::ApiClient& client_;
   std::string namespace_;
-  crypto::ScryptParams kdf_;
+  crypto::KdfParams kdf_;
   std::mutex mutex_;
   struct Cached {
     std::string fingerprint;  // spec + referenced secrets' resourceVersions

@@ -17,9 +17,7 @@ using Json = nlohmann::json;
 
 Status run_server(kube::ApiClient& client, const ServerOptions& options, const Logger& log, std::stop_token stop) {
   kube::Discovery discovery(client);
-  crypto::ScryptParams kdf;
-  if (options.kdf_n) kdf.n = options.kdf_n;
-  LocationAccess locations(client, options.namespace_name, kdf);
+  LocationAccess locations(client, options.namespace_name, options.kdf);
   EventRecorder events(client, [&](const std::string& m) { log.warning(m); });
   MetricsRegistry registry;
   ServerMetrics metrics = TRY(ServerMetrics::create(registry));

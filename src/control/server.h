@@ -10,6 +10,7 @@
 #include <stop_token>
 #include <string>
 
+#include "crypto/kdf.h"
 #include "kube/api_client.h"
 #include "util/log.h"
 #include "util/result.h"
@@ -25,7 +26,7 @@ struct ServerOptions {
   std::chrono::seconds location_check{60};  // default validationFrequency
   bool default_volumes_to_fs_backup = true;  // Backup spec.defaultVolumesToFsBackup when unset
   std::string helper_image = "stowage:0.1.0";  // restore-wait init containers (stowage's own image)
-  uint64_t kdf_n = 0;                        // scrypt cost for repositories created on first use (0: default)
+  crypto::KdfParams kdf;                     // key slot of repositories created on first use
 };
 
 // Runs until `stop` is requested; an error only when it cannot start.

@@ -1,7 +1,7 @@
 // BlockPrefetch: reads and compresses the blocks of a changed-extent list
 // ahead of a block backup, on a thread of its own, while the repository is
 // being opened. The repository's key derivation keeps one core busy for
-// about 0.1 s, and neither reading nor compressing needs the key, so the
+// 0.03–0.07 s, and neither reading nor compressing needs the key, so the
 // other core can do the part of the backup that does not need it. The
 // backup (backup_block) then takes each block it needs from here when there
 // is one; ids, encryption and packing still happen there. It starts from
@@ -31,7 +31,9 @@ struct PrefetchedBlock {
 
 class BlockPrefetch {
  public:
-  // About what one core reads and compresses while scrypt runs (~0.08 s).
+  // Bounds its memory. About what one core reads and compresses while the
+  // key is derived and the index read; what it has not reached when the
+  // backup gets there, the backup reads itself.
   static constexpr uint64_t kDefaultMaxBytes = 32ull << 20;
 
   // compression_level 0: blocks are only read.

@@ -98,7 +98,7 @@ Status Repository::init(ObjectStore& store, std::string_view password, const Ini
 }
 
 Status Repository::init_sharing_keys(ObjectStore& store, std::string_view password, const Repository& source,
-                                     const crypto::ScryptParams& kdf, const LockPolicy& lock, int format_version) {
+                                     const crypto::KdfParams& kdf, const LockPolicy& lock, int format_version) {
   // The lock policy belongs to the bucket a repository lives on, not to its
   // keys: the source's is not inherited. The format version is the caller's,
   // or the newest whose blob ids are computed as the source's are.
@@ -110,7 +110,7 @@ Status Repository::init_sharing_keys(ObjectStore& store, std::string_view passwo
 }
 
 Status Repository::write_new(ObjectStore& store, std::string_view password, const MasterKey& key, RepoConfig config,
-                             const crypto::ScryptParams& kdf) {
+                             const crypto::KdfParams& kdf) {
   auto existing = store.stat(layout::kConfig);
   if (existing.ok())
     return Error(ErrorCode::kAlreadyExists, "a repository already exists at " + store.describe(), "config",
@@ -159,22 +159,48 @@ Result<std::unique_ptr<Repository>> Repository::open(std::shared_ptr<ObjectStore
   if (slots.empty())
     return Error(ErrorCode::kCorrupt, "the repository has no key slots", "keys/",
                  "restore the keys/ objects from a copy of the repository");
+  // Argon2id slots are tried first: they cost less to try, and after `repo
+  // key add` with the same password the session opens with the new slot, so
+  // the scrypt one it replaces can be removed.
+  // A slot that cannot be read, is damaged or comes from a newer release
+  // must not lock out the others; the first such error is reported if no
+  // slot opens.
+  std::optional<Error> untried;
+  size_t tried = 0, untried_count = 0;
+  auto skip = [&](Error e, const std::string& name) {
+    untried_count++;
+    if (!untried) untried = std::move(e).with_context("key slot " + layout::id_of(name).substr(0, 12));
+  };
+  std::vector<std::pair<std::string, Bytes>> fetched;
   for (const auto& info : slots) {
     auto slot = store->get(info.key);
-    if (!slot.ok()) continue;
-    auto key = open_key_slot(*slot, password);
+    if (slot.ok()) fetched.emplace_back(info.key, std::move(slot).value());
+    else skip(std::move(slot).error(), info.key);
+  }
+  std::stable_partition(fetched.begin(), fetched.end(), [](const auto& slot) {
+    auto info = key_slot_info(slot.second);
+    return info.ok() && info->kdf.starts_with("argon2id");
+  });
+  for (const auto& [name, slot] : fetched) {
+    auto key = open_key_slot(slot, password);
     if (!key.ok()) {
-      if (key.error().code() == ErrorCode::kWrongKey) continue;
-      continue;  // a damaged slot must not lock out the others
+      if (key.error().code() == ErrorCode::kWrongKey) tried++;
+      else skip(std::move(key).error(), name);
+      continue;
     }
     TRY_STATUS(verify_config(*config_bytes, *key));
     std::unique_ptr<Repository> repo(
-        new Repository(std::move(store), std::move(config), std::move(key).value(), layout::id_of(info.key)));
+        new Repository(std::move(store), std::move(config), std::move(key).value(), layout::id_of(name)));
     TRY_STATUS(repo->reload_tombstones());
     TRY_STATUS(repo->reload_index());
     return repo;
   }
-  return Error(ErrorCode::kWrongKey, "wrong password: no key slot of " + store->describe() + " opens with it",
+  if (untried && !tried)
+    return Error(untried->code(), "no key slot of " + store->describe() + " could be tried: " + untried->message(),
+                 "keys/", "a slot of a newer version needs a newer stowage; a damaged one, the keys/ objects of a copy");
+  std::string note;
+  if (untried) note = " (" + std::to_string(untried_count) + " could not be tried: " + untried->message() + ")";
+  return Error(ErrorCode::kWrongKey, "wrong password: no key slot of " + store->describe() + " opens with it" + note,
                "keys/", "check STOWAGE_PASSWORD or --password-file");
 }
 
@@ -663,7 +689,7 @@ Status Repository::refresh_retention_if_due() {
   return ok_status();
 }
 
-Status Repository::add_key(std::string_view password, const crypto::ScryptParams& params) {
+Status Repository::add_key(std::string_view password, const crypto::KdfParams& params) {
   if (password.empty()) return Error(ErrorCode::kInvalidArgument, "the new password is empty");
   Bytes slot = TRY(seal_key_slot(key_, password, params));
   return store_->put(layout::key_slot(hex_encode(crypto::sha256(slot))), slot);

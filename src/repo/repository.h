@@ -26,7 +26,7 @@
 namespace stowage {
 
 struct InitOptions {
-  crypto::ScryptParams kdf;
+  crypto::KdfParams kdf;
   ChunkerParams chunker;
   uint32_t block_size = 1024 * 1024;
   uint32_t pack_size = 32 * 1024 * 1024;
@@ -61,7 +61,7 @@ class Repository {
   // version 0: the newest whose blob ids are computed as the source's are
   // (newest_version_with_ids_of); copies need that.
   static Status init_sharing_keys(ObjectStore& store, std::string_view password, const Repository& source,
-                                  const crypto::ScryptParams& kdf, const LockPolicy& lock = {},
+                                  const crypto::KdfParams& kdf, const LockPolicy& lock = {},
                                   int format_version = 0);
   // Opens with a password: checks the format version, finds a key slot that
   // opens, verifies the config, and loads the index. before_key, if given,
@@ -164,7 +164,7 @@ class Repository {
   Status reload_index();
 
   // Key slots.
-  Status add_key(std::string_view password, const crypto::ScryptParams& params);
+  Status add_key(std::string_view password, const crypto::KdfParams& params);
   Result<std::vector<KeySlotInfo>> list_keys();
   Status remove_key(const std::string& id);
   const std::string& key_slot_id() const { return key_slot_; }
@@ -181,7 +181,7 @@ class Repository {
  private:
   Repository(std::shared_ptr<ObjectStore> store, RepoConfig config, MasterKey key, std::string key_slot);
   static Status write_new(ObjectStore& store, std::string_view password, const MasterKey& key, RepoConfig config,
-                          const crypto::ScryptParams& kdf);
+                          const crypto::KdfParams& kdf);
   struct OpenPack;
   // Whether this call is to store id: not stored, not being stored by
   // another thread (then it is marked as being stored).

@@ -68,7 +68,7 @@ def base_env():
 @pytest.fixture
 def fs_repo(binary, tmp_path):
     s = Stowage(binary, f"file://{tmp_path}/repo", base_env())
-    s.run("repo", "init", "--kdf-n", "1024")
+    s.run("repo", "init", "--kdf-memory-mib", "1")
     return s
 
 
@@ -94,7 +94,7 @@ def minio_url(env, prefix):
 def s3_repo(binary):
     env = base_env()
     s = Stowage(binary, minio_url(env, f"e2e-{uuid.uuid4().hex[:12]}"), env)
-    s.run("repo", "init", "--kdf-n", "1024")
+    s.run("repo", "init", "--kdf-memory-mib", "1")
     return s
 
 

@@ -78,7 +78,7 @@ class StowageCluster:
         log = open(self.server_log, "ab")
         self.server = subprocess.Popen(
             [self.binary, "-n", self.namespace, "server", "--metrics-address", "127.0.0.1:0", "--resync-seconds", "2",
-             "--location-check-seconds", "2", "--kdf-n", "1024", *extra],
+             "--location-check-seconds", "2", "--kdf-memory-mib", "1", *extra],
             env=self.env, stdout=log, stderr=log)
 
     def start_agent(self, node, kubelet_root):

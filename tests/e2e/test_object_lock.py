@@ -78,11 +78,11 @@ def test_locked_repository_forget_prune_and_one_version_per_key(binary, env, tmp
     repo = Stowage(binary, url(env, bucket), env)
     # A bucket without Object Lock is refused for a locked repository.
     plain = Stowage(binary, url(env, env["STOWAGE_TEST_S3_BUCKET"], f"lock-{uuid.uuid4().hex[:8]}"), env)
-    refused = plain.run("repo", "init", "--kdf-n", "1024", "--object-lock", "COMPLIANCE", "--lock-period", "20s",
+    refused = plain.run("repo", "init", "--kdf-memory-mib", "1", "--object-lock", "COMPLIANCE", "--lock-period", "20s",
                         check=False)
     assert refused.returncode != 0 and b"has no Object Lock enabled" in refused.stderr, refused.stderr
 
-    init = json.loads(repo.run("-o", "json", "repo", "init", "--kdf-n", "1024", "--object-lock", "COMPLIANCE",
+    init = json.loads(repo.run("-o", "json", "repo", "init", "--kdf-memory-mib", "1", "--object-lock", "COMPLIANCE",
                                "--lock-period", f"{PERIOD}s", "--lock-margin", f"{MARGIN}s").stdout)
     assert init["object_lock"] == {"mode": "COMPLIANCE", "period_seconds": PERIOD, "margin_seconds": MARGIN}
 
@@ -196,7 +196,7 @@ def backup_policy(bucket):
 def test_restricted_backup_identity_backs_up_but_cannot_delete_or_overwrite(binary, env, tmp_path):
     bucket = make_lock_bucket(env)
     admin = Stowage(binary, url(env, bucket), env)
-    admin.run("repo", "init", "--kdf-n", "1024", "--object-lock", "GOVERNANCE", "--lock-period", "60s",
+    admin.run("repo", "init", "--kdf-memory-mib", "1", "--object-lock", "GOVERNANCE", "--lock-period", "60s",
               "--lock-margin", "30s")
 
     user, secret = f"backup-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
@@ -254,13 +254,13 @@ def test_copy_target_created_with_copy_keys_from_keeps_its_own_object_lock(binar
     target (the lock is the target bucket's, not inherited): its config and
     the packs a copy writes are locked."""
     source = Stowage(binary, f"file://{tmp_path}/source", env)
-    source.run("repo", "init", "--kdf-n", "1024")
+    source.run("repo", "init", "--kdf-memory-mib", "1")
     src = make_tree(str(tmp_path / "src"), files=50)
     snap = json.loads(source.run("-o", "json", "snapshot", "create", src).stdout)
     bucket = make_lock_bucket(env)
     both = dict(env, STOWAGE_FROM_PASSWORD=env["STOWAGE_PASSWORD"], STOWAGE_TO_PASSWORD=env["STOWAGE_PASSWORD"])
     target = Stowage(binary, url(env, bucket), both)
-    init = json.loads(target.run("-o", "json", "repo", "init", "--kdf-n", "1024", "--copy-keys-from", source.repo,
+    init = json.loads(target.run("-o", "json", "repo", "init", "--kdf-memory-mib", "1", "--copy-keys-from", source.repo,
                                  "--object-lock", "GOVERNANCE", "--lock-period", "60s").stdout)
     assert init["object_lock"]["mode"] == "GOVERNANCE", init
     Stowage(binary, source.repo, both).run("snapshot", "copy", snap["id"], "--to", target.repo)

@@ -59,7 +59,7 @@ def test_format_2_repository_keeps_json_trees_and_copies_only_into_newer(binary,
     env = base_env()
     src = make_tree(str(tmp_path / "src"), files=600)
     old = Stowage(binary, f"file://{tmp_path}/v2", env)
-    old.run("repo", "init", "--kdf-n", "1024", "--format-version", "2")
+    old.run("repo", "init", "--kdf-memory-mib", "1", "--format-version", "2")
     first = json.loads(old.run("-o", "json", "snapshot", "create", src).stdout)
     again = json.loads(old.run("-o", "json", "snapshot", "create", src).stdout)
     assert again["summary"]["files_unchanged"] == again["summary"]["files"] > 600
@@ -69,7 +69,7 @@ def test_format_2_repository_keeps_json_trees_and_copies_only_into_newer(binary,
 
     both = dict(env, STOWAGE_FROM_PASSWORD=env["STOWAGE_PASSWORD"], STOWAGE_TO_PASSWORD=env["STOWAGE_PASSWORD"])
     new = Stowage(binary, f"file://{tmp_path}/v3", both)
-    new.run("repo", "init", "--kdf-n", "1024", "--copy-keys-from", old.repo)
+    new.run("repo", "init", "--kdf-memory-mib", "1", "--copy-keys-from", old.repo)
     assert json.loads((tmp_path / "v3" / "config").read_text())["version"] == 4
     Stowage(binary, old.repo, both).run("snapshot", "copy", first["id"], "--to", new.repo)
     copied = json.loads(new.run("-o", "json", "snapshot", "list").stdout)
@@ -97,11 +97,11 @@ def test_format_3_repository_takes_copies_of_grouped_blobs_and_restores_them(bin
     both = dict(env, STOWAGE_FROM_PASSWORD=env["STOWAGE_PASSWORD"], STOWAGE_TO_PASSWORD=env["STOWAGE_PASSWORD"])
     src = make_tree(str(tmp_path / "src"), files=2000)
     new = Stowage(binary, f"file://{tmp_path}/v4", both)
-    new.run("repo", "init", "--kdf-n", "1024", "--format-version", "4")
+    new.run("repo", "init", "--kdf-memory-mib", "1", "--format-version", "4")
     assert json.loads((tmp_path / "v4" / "config").read_text())["version"] == 4
     snap = json.loads(new.run("-o", "json", "snapshot", "create", src).stdout)
     old = Stowage(binary, f"file://{tmp_path}/v3", both)
-    old.run("repo", "init", "--kdf-n", "1024", "--format-version", "3", "--copy-keys-from", new.repo)
+    old.run("repo", "init", "--kdf-memory-mib", "1", "--format-version", "3", "--copy-keys-from", new.repo)
     new.run("snapshot", "copy", snap["id"], "--to", old.repo)
     assert json.loads((tmp_path / "v3" / "config").read_text())["version"] == 3
     copied = json.loads(old.run("-o", "json", "snapshot", "list").stdout)
@@ -130,7 +130,7 @@ def test_format_5_names_with_blake3_and_copies_only_between_matching_chunk_ids(b
     repos = {}
     for name, args in (("v4", ["--format-version", "4"]), ("v5", [])):
         repos[name] = Stowage(binary, f"file://{tmp_path}/{name}", both)
-        repos[name].run("repo", "init", "--kdf-n", "1024", *args)
+        repos[name].run("repo", "init", "--kdf-memory-mib", "1", *args)
     assert json.loads((tmp_path / "v5" / "config").read_text())["version"] == 5
     snaps = {name: json.loads(r.run("-o", "json", "snapshot", "create", src).stdout) for name, r in repos.items()}
     for name, r in repos.items():
@@ -147,7 +147,7 @@ def test_format_5_names_with_blake3_and_copies_only_between_matching_chunk_ids(b
 
     # A format 5 target sharing the format 4 source's keys: refused both ways.
     mixed = Stowage(binary, f"file://{tmp_path}/v5-shared", both)
-    mixed.run("repo", "init", "--kdf-n", "1024", "--copy-keys-from", repos["v4"].repo, "--format-version", "5")
+    mixed.run("repo", "init", "--kdf-memory-mib", "1", "--copy-keys-from", repos["v4"].repo, "--format-version", "5")
     there = repos["v4"].run("snapshot", "copy", snaps["v4"]["id"], "--to", mixed.repo, check=False)
     assert there.returncode != 0
     assert b"chunk ids" in there.stderr and b"--copy-keys-from" in there.stderr, there.stderr
@@ -158,7 +158,7 @@ def test_format_5_names_with_blake3_and_copies_only_between_matching_chunk_ids(b
     assert back.returncode != 0 and b"chunk ids" in back.stderr, back.stderr
 
     matching = Stowage(binary, f"file://{tmp_path}/v4-shared", both)
-    matching.run("repo", "init", "--kdf-n", "1024", "--copy-keys-from", repos["v4"].repo)
+    matching.run("repo", "init", "--kdf-memory-mib", "1", "--copy-keys-from", repos["v4"].repo)
     assert json.loads((tmp_path / "v4-shared" / "config").read_text())["version"] == 4
     repos["v4"].run("snapshot", "copy", snaps["v4"]["id"], "--to", matching.repo)
     copied = json.loads(matching.run("-o", "json", "snapshot", "list").stdout)
@@ -267,7 +267,7 @@ def test_passwords_keys_and_output_formats(fs_repo, tmp_path):
     assert wrong.returncode == 11
     assert b"wrong password" in wrong.stderr
     env_new = dict(fs_repo.env, STOWAGE_NEW_PASSWORD="second")
-    subprocess.run([fs_repo.binary, "-q", "-r", fs_repo.repo, "repo", "key", "add", "--kdf-n", "1024"],
+    subprocess.run([fs_repo.binary, "-q", "-r", fs_repo.repo, "repo", "key", "add", "--kdf-memory-mib", "1"],
                    env=env_new, check=True, capture_output=True)
     keys = json.loads(fs_repo.run("-o", "json", "repo", "key", "list").stdout)
     assert len(keys) == 2
@@ -278,6 +278,45 @@ def test_passwords_keys_and_output_formats(fs_repo, tmp_path):
     assert fs_repo.run("snapshot", "list", check=False).returncode == 11
     stats = json.loads(fs_repo.run("-o", "json", "repo", "stats", password="second").stdout)
     assert stats["snapshots"] == 1
+
+
+def test_key_derivation_choice_and_moving_slots_to_argon2id(binary, tmp_path):
+    """A repository made with --kdf scrypt (a version 1 slot, what older
+    releases read) gets an Argon2id slot for the same password with `key add`
+    (docs/operations.md, Upgrading); `key list` shows which slot uses which
+    function, the scrypt one is removed, and the data reads."""
+    from conftest import Stowage, base_env
+    repo = Stowage(binary, f"file://{tmp_path}/r", base_env())
+    repo.run("repo", "init", "--kdf", "scrypt", "--kdf-memory-mib", "2")
+    slot = json.loads(next((tmp_path / "r" / "keys").iterdir()).read_text())
+    assert slot["version"] == 1 and slot["kdf"]["name"] == "scrypt" and slot["kdf"]["n"] == 2048
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_bytes(os.urandom(100000))
+    repo.run("snapshot", "create", tmp_path / "d")
+    env_new = dict(repo.env, STOWAGE_NEW_PASSWORD=repo.env["STOWAGE_PASSWORD"])
+    subprocess.run([binary, "-q", "-r", repo.repo, "repo", "key", "add", "--kdf-memory-mib", "1",
+                    "--kdf-iterations", "2"], env=env_new, check=True, capture_output=True)
+    keys = json.loads(repo.run("-o", "json", "repo", "key", "list").stdout)
+    assert sorted(k["kdf"] for k in keys) == ["argon2id 1 MiB, 2 passes", "scrypt 2 MiB"]
+    table = repo.run("repo", "key", "list").stdout.decode()
+    assert "KDF" in table.splitlines()[0] and "argon2id 1 MiB, 2 passes" in table
+    old = next(k for k in keys if k["kdf"].startswith("scrypt"))
+    assert not old["current"]  # the session opened with the Argon2id slot
+    repo.run("repo", "key", "remove", old["id"])
+    (slot_file,) = (tmp_path / "r" / "keys").iterdir()
+    assert json.loads(slot_file.read_text())["version"] == 2
+    repo.run("snapshot", "restore", "latest", "-t", tmp_path / "out")
+    assert (tmp_path / "out" / "f").read_bytes() == (tmp_path / "d" / "f").read_bytes()
+    # Parameters a slot may not ask for are refused before anything is written.
+    for bad, why in [(["--kdf", "scrypt", "--kdf-memory-mib", "3"], b"power of two"),
+                     (["--kdf", "scrypt", "--kdf-iterations", "2"], b"scrypt"),
+                     (["--kdf-memory-mib", "512"], b"256 MiB"),
+                     (["--kdf-iterations", "9"], b"8 passes"),
+                     (["--kdf", "balloon"], b"balloon")]:
+        other = Stowage(binary, f"file://{tmp_path}/bad", base_env())
+        r = other.run("repo", "init", *bad, check=False)
+        assert r.returncode == 2 and why in r.stderr, (bad, r.stderr)
+        assert not (tmp_path / "bad").exists()
 
 
 def test_missing_repository_and_bad_urls(binary, tmp_path):
@@ -347,12 +386,12 @@ def test_copy_to_a_second_s3_server_survives_losing_the_first(binary, tmp_path):
     target_url = (f"s3://{env['STOWAGE_TEST_S3B_BUCKET']}/copy-{uuid.uuid4().hex[:10]}"
                   f"?endpoint={env['STOWAGE_TEST_S3B_ENDPOINT']}&region={env.get('STOWAGE_TEST_S3B_REGION', 'us-east-1')}"
                   f"&profile=second")
-    source.run("repo", "init", "--kdf-n", "1024")  # creates the bucket
+    source.run("repo", "init", "--kdf-memory-mib", "1")  # creates the bucket
     src = make_tree(str(tmp_path / "src"), files=800, big_files=1)
     snap = json.loads(source.run("-o", "json", "snapshot", "create", src).stdout)
     env_target = dict(env, STOWAGE_PASSWORD="target-password", STOWAGE_FROM_PASSWORD=env["STOWAGE_PASSWORD"])
     target = Stowage(binary, target_url, env_target)
-    target.run("repo", "init", "--kdf-n", "1024", "--copy-keys-from", source.repo)
+    target.run("repo", "init", "--kdf-memory-mib", "1", "--copy-keys-from", source.repo)
     copy_env = dict(env, STOWAGE_TO_PASSWORD="target-password")
     copied = json.loads(Stowage(binary, source.repo, copy_env).run(
         "-o", "json", "snapshot", "copy", snap["id"], "--to", target_url).stdout)
@@ -390,7 +429,7 @@ def test_tls_endpoint_with_ca_bundle_and_insecure_switch(binary, tmp_path):
     env["AWS_SECRET_ACCESS_KEY"] = env["STOWAGE_TEST_S3TLS_SECRET_KEY"]
     base = f"s3://{env['STOWAGE_TEST_S3TLS_BUCKET']}/tls-{uuid.uuid4().hex[:10]}?endpoint={endpoint}&region=us-east-1"
     verified = Stowage(binary, base + f"&ca-bundle={env['STOWAGE_TEST_S3TLS_CA']}", env)
-    verified.run("repo", "init", "--kdf-n", "1024")
+    verified.run("repo", "init", "--kdf-memory-mib", "1")
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "f").write_bytes(os.urandom(100000))
     verified.run("snapshot", "create", tmp_path / "d")

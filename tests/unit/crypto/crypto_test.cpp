@@ -181,22 +181,54 @@ TEST(Aead, NoncesDiffer) {
 TEST(Kdf, ScryptIsDeterministicAndSaltDependent) {
   ScryptParams p{1024, 8, 1};
   Bytes salt = random_bytes(16);
-  auto a = scrypt("pw", salt, p, 32), b = scrypt("pw", salt, p, 32), c = scrypt("pw2", salt, p, 32);
+  auto a = derive_password_key("pw", salt, p, 32), b = derive_password_key("pw", salt, p, 32),
+       c = derive_password_key("pw2", salt, p, 32);
   ASSERT_TRUE(a.ok() && b.ok() && c.ok());
   EXPECT_EQ(*a, *b);
   EXPECT_NE(*a, *c);
-  EXPECT_NE(*a, *scrypt("pw", random_bytes(16), p, 32));
-  EXPECT_FALSE(scrypt("pw", salt, ScryptParams{1000, 8, 1}, 32).ok());  // N must be a power of two
+  EXPECT_NE(*a, *derive_password_key("pw", random_bytes(16), p, 32));
+  EXPECT_FALSE(derive_password_key("pw", salt, ScryptParams{1000, 8, 1}, 32).ok());  // N must be a power of two
+}
+
+TEST(Kdf, Argon2idIsDeterministicAndDependsOnEveryInput) {
+  Argon2idParams p{1024, 1};
+  Bytes salt = random_bytes(16);
+  auto a = derive_password_key("pw", salt, p, 32);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(*a, *derive_password_key("pw", salt, p, 32));
+  EXPECT_NE(*a, *derive_password_key("pw2", salt, p, 32));
+  EXPECT_NE(*a, *derive_password_key("pw", random_bytes(16), p, 32));
+  EXPECT_NE(*a, *derive_password_key("pw", salt, Argon2idParams{2048, 1}, 32));
+  EXPECT_NE(*a, *derive_password_key("pw", salt, Argon2idParams{1024, 2}, 32));
+  // Not scrypt under another name: the same password, salt and memory differ.
+  EXPECT_NE(*a, *derive_password_key("pw", salt, ScryptParams{1024, 8, 1}, 32));
+  EXPECT_EQ(derive_password_key("pw", random_bytes(8), p, 32).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(derive_password_key("pw", salt, Argon2idParams{1024, 0}, 32).ok());  // at least one pass
+  EXPECT_STREQ(kdf_name(p), "argon2id");
+  EXPECT_STREQ(kdf_name(ScryptParams{}), "scrypt");
+}
+
+// Argon2id version 1.3 with one lane, as the reference implementation of its
+// authors computes it (Debian's `argon2` tool, 0~20171227:
+// `echo -n password | argon2 stowage-salt-16b -id -t 2 -m 10 -p 1 -l 32 -r`),
+// so key slots do not depend on libsodium's copy of the algorithm.
+TEST(Kdf, Argon2idMatchesTheReferenceImplementation) {
+  auto hex = [](const Result<Bytes>& b) { return b.ok() ? hex_encode(*b) : b.error().to_string(); };
+  EXPECT_EQ(hex(derive_password_key("password", as_bytes("stowage-salt-16b"), Argon2idParams{1024, 2}, 32)),
+            "3ea1a1bd955afe8aa94f1187fbc89c54e5ea264be6ddb2d92ca1e38b64475da9");
+  // The default parameters (46 MiB, one pass): -t 1 -k 47104.
+  EXPECT_EQ(hex(derive_password_key("password", as_bytes("stowage-salt-16b"), Argon2idParams{}, 32)),
+            "2363f288b8e60fb869ff0722ea560337ec5efdc5f6e8aae1a254d8a54efaf971");
 }
 
 // RFC 7914, section 12: the key derivation is standard scrypt, so key slots
 // written with any implementation of it stay readable.
 TEST(Kdf, ScryptMatchesTheRfc7914TestVectors) {
   auto hex = [](const Result<Bytes>& b) { return b.ok() ? hex_encode(*b) : b.error().to_string(); };
-  EXPECT_EQ(hex(scrypt("", as_bytes(""), ScryptParams{16, 1, 1}, 64)),
+  EXPECT_EQ(hex(derive_password_key("", as_bytes(""), ScryptParams{16, 1, 1}, 64)),
             "77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3fede21442"
             "fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628cf35e20c38d18906");
-  EXPECT_EQ(hex(scrypt("password", as_bytes("NaCl"), ScryptParams{1024, 8, 16}, 64)),
+  EXPECT_EQ(hex(derive_password_key("password", as_bytes("NaCl"), ScryptParams{1024, 8, 16}, 64)),
             "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162"
             "2eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640");
 }

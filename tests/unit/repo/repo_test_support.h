@@ -10,7 +10,7 @@ namespace stowage::testing {
 
 inline InitOptions fast_init_options() {
   InitOptions o;
-  o.kdf = crypto::ScryptParams{1024, 8, 1};
+  o.kdf = crypto::Argon2idParams{1024, 1};
   o.chunker = ChunkerParams{16 * 1024, 64 * 1024, 256 * 1024};
   o.pack_size = 1 << 20;
   o.block_size = 64 * 1024;

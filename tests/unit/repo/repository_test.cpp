@@ -379,6 +379,67 @@ TEST(Repository, KeySlotsAddOpenAndRemove) {
   EXPECT_TRUE(Repository::open(store, "second").ok());
 }
 
+// Moving a password from scrypt to Argon2id: after `key add` with the same
+// password, the session opens with the Argon2id slot, so the scrypt slot it
+// replaces can be removed.
+TEST(Repository, OpensWithTheArgon2idSlotFirst) {
+  auto store = std::make_shared<MemoryStore>();
+  InitOptions options = testing::fast_init_options();
+  options.kdf = crypto::ScryptParams{1024, 8, 1};
+  ASSERT_TRUE(Repository::init(*store, "pw", options).ok());
+  auto old = Repository::open(store, "pw");
+  ASSERT_TRUE(old.ok());
+  const std::string scrypt_slot = (*old)->key_slot_id();
+  // Slots are listed by id (random); keep only Argon2id slots listed after
+  // the scrypt one, so that trying slots in listing order would open it.
+  size_t after = 0;
+  while (after < 2) {
+    ASSERT_TRUE((*old)->add_key("pw", crypto::Argon2idParams{1024, 1}).ok());
+    auto listed = (*old)->list_keys();
+    ASSERT_TRUE(listed.ok());
+    after = 0;
+    for (const auto& k : *listed) {
+      if (k.id < scrypt_slot) {
+        ASSERT_TRUE((*old)->remove_key(k.id).ok());
+      } else if (k.id > scrypt_slot) {
+        after++;
+      }
+    }
+  }
+  auto reopened = Repository::open(store, "pw");
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_NE((*reopened)->key_slot_id(), scrypt_slot);
+  ASSERT_TRUE((*reopened)->remove_key(scrypt_slot).ok());
+  auto keys = (*reopened)->list_keys();
+  ASSERT_TRUE(keys.ok());
+  ASSERT_EQ(keys->size(), 2u);
+  for (const auto& k : *keys) EXPECT_EQ(k.kdf, "argon2id 1 MiB, 1 pass");
+  EXPECT_TRUE(Repository::open(store, "pw").ok());
+}
+
+// A slot from a newer release (or a damaged one) does not lock out the
+// others, and is named when no slot opens instead of a bare "wrong password".
+TEST(Repository, SlotsThatCannotBeTriedAreReported) {
+  auto store = std::make_shared<MemoryStore>();
+  auto repo = make_repo(store);
+  ASSERT_NE(repo, nullptr);
+  auto listed = repo->list_keys();
+  ASSERT_TRUE(listed.ok() && listed->size() == 1);
+  const std::string good = std::string(layout::kKeysPrefix) + listed->front().id;
+  ASSERT_TRUE(store->put("keys/ffff", as_bytes(R"({"version": 3, "kdf": {}, "wrapped": ""})")).ok());
+  EXPECT_TRUE(Repository::open(store, "pw").ok());
+  auto wrong = Repository::open(store, "not pw");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().code(), ErrorCode::kWrongKey);
+  EXPECT_NE(wrong.error().message().find("1 could not be tried: key slot ffff: key slot version 3"), std::string::npos)
+      << wrong.error().message();
+  ASSERT_TRUE(store->remove(good).ok());
+  auto newer = Repository::open(store, "pw");
+  ASSERT_FALSE(newer.ok());
+  EXPECT_EQ(newer.error().code(), ErrorCode::kUnsupported);
+  EXPECT_NE(newer.error().message().find("newer release"), std::string::npos) << newer.error().message();
+}
+
 TEST(Repository, SnapshotsSaveListResolveRemove) {
   auto store = std::make_shared<MemoryStore>();
   auto repo = make_repo(store);
