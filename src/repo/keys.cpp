@@ -95,7 +95,8 @@ Result<MasterKey> open_key_slot(ByteView slot, std::string_view password) {
         return Error(ErrorCode::kUnsupported, "key slot asks for Argon2id with more than one lane");
       params = crypto::Argon2idParams{kdf.at("memory_kib").get<uint64_t>(), kdf.at("iterations").get<uint64_t>()};
     } else if (name == "scrypt") {
-      params = crypto::ScryptParams{kdf.at("n").get<uint64_t>(), kdf.at("r").get<uint64_t>(), kdf.at("p").get<uint64_t>()};
+      params = crypto::ScryptParams{kdf.at("n").get<uint64_t>(), kdf.at("r").get<uint64_t>(),
+                                    kdf.at("p").get<uint64_t>()};
     } else {
       return Error(ErrorCode::kUnsupported, "key slot uses an unknown KDF \"" + name + "\"");
     }
@@ -127,11 +128,11 @@ static std::string describe_kdf(const json& j) {
   auto mib = [](uint64_t bytes) {
     return bytes % (1 << 20) ? std::to_string(bytes >> 10) + " KiB" : std::to_string(bytes >> 20) + " MiB";
   };
-  std::string name = kdf->value("name", std::string());
-  if (name == "argon2id" && number("memory_kib") && number("iterations") && number("memory_kib") < (1ull << 40)) {
-    uint64_t passes = number("iterations");
-    return name + " " + mib(number("memory_kib") << 10) + ", " + std::to_string(passes) + (passes == 1 ? " pass" : " passes");
-  }
+  auto name_field = kdf->find("name");
+  std::string name = name_field != kdf->end() && name_field->is_string() ? name_field->get<std::string>() : "";
+  uint64_t memory_kib = number("memory_kib"), passes = number("iterations");
+  if (name == "argon2id" && memory_kib && memory_kib < (1ull << 40) && passes)
+    return name + " " + mib(memory_kib << 10) + ", " + std::to_string(passes) + (passes == 1 ? " pass" : " passes");
   if (name == "scrypt" && number("n") < (1ull << 32) && number("r") < (1ull << 16))
     return name + " " + mib(128 * number("n") * number("r"));
   return name;

@@ -197,7 +197,8 @@ Result<std::unique_ptr<Repository>> Repository::open(std::shared_ptr<ObjectStore
   }
   if (untried && !tried)
     return Error(untried->code(), "no key slot of " + store->describe() + " could be tried: " + untried->message(),
-                 "keys/", "a slot of a newer version needs a newer stowage; a damaged one, the keys/ objects of a copy");
+                 "keys/",
+                 "a slot of a newer version needs a newer stowage; a damaged one, the keys/ objects of a copy");
   std::string note;
   if (untried) note = " (" + std::to_string(untried_count) + " could not be tried: " + untried->message() + ")";
   return Error(ErrorCode::kWrongKey, "wrong password: no key slot of " + store->describe() + " opens with it" + note,

@@ -121,6 +121,7 @@ TEST(KeySlot, InfoDescribesTheKdfAndSurvivesOddFields) {
   EXPECT_EQ(key_slot_info(as_bytes(R"({"kdf": {"name": "argon2id", "memory_kib": -1}, "wrapped": ""})"))->kdf,
             "argon2id");
   EXPECT_EQ(key_slot_info(as_bytes(R"({"kdf": 7, "wrapped": ""})"))->kdf, "");
+  EXPECT_EQ(key_slot_info(as_bytes(R"({"kdf": {"name": 7}, "wrapped": ""})"))->kdf, "");
 }
 
 }  // namespace
