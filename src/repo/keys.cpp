@@ -80,6 +80,22 @@ static Result<json> parse_slot(ByteView slot) {
   return j;
 }
 
+// The function and parameters a slot's "kdf" object names, unchecked (the
+// callers bound them). Throws json::exception on missing or mistyped fields.
+static Result<crypto::KdfParams> parse_kdf(const json& kdf) {
+  const std::string name = kdf.at("name").get<std::string>();
+  if (name == "argon2id") {
+    if (kdf.at("parallelism").get<uint64_t>() != 1)
+      return Error(ErrorCode::kUnsupported, "key slot asks for Argon2id with more than one lane");
+    return crypto::KdfParams(
+        crypto::Argon2idParams{kdf.at("memory_kib").get<uint64_t>(), kdf.at("iterations").get<uint64_t>()});
+  }
+  if (name == "scrypt")
+    return crypto::KdfParams(
+        crypto::ScryptParams{kdf.at("n").get<uint64_t>(), kdf.at("r").get<uint64_t>(), kdf.at("p").get<uint64_t>()});
+  return Error(ErrorCode::kUnsupported, "key slot uses an unknown KDF \"" + name + "\"");
+}
+
 Result<MasterKey> open_key_slot(ByteView slot, std::string_view password) {
   json j = TRY(parse_slot(slot));
   try {
@@ -88,18 +104,10 @@ Result<MasterKey> open_key_slot(ByteView slot, std::string_view password) {
       return Error(ErrorCode::kUnsupported, "key slot version " + std::to_string(version) +
                                                 " is not one this stowage reads (1 and 2); a newer release wrote it");
     const json& kdf = j.at("kdf");
-    const std::string name = kdf.at("name").get<std::string>();
-    crypto::KdfParams params;
-    if (name == "argon2id" && version == 2) {
-      if (kdf.at("parallelism").get<uint64_t>() != 1)
-        return Error(ErrorCode::kUnsupported, "key slot asks for Argon2id with more than one lane");
-      params = crypto::Argon2idParams{kdf.at("memory_kib").get<uint64_t>(), kdf.at("iterations").get<uint64_t>()};
-    } else if (name == "scrypt") {
-      params = crypto::ScryptParams{kdf.at("n").get<uint64_t>(), kdf.at("r").get<uint64_t>(),
-                                    kdf.at("p").get<uint64_t>()};
-    } else {
-      return Error(ErrorCode::kUnsupported, "key slot uses an unknown KDF \"" + name + "\"");
-    }
+    crypto::KdfParams params = TRY(parse_kdf(kdf));
+    if (version == 1 && !std::holds_alternative<crypto::ScryptParams>(params))
+      return Error(ErrorCode::kUnsupported, "key slot version 1 uses an unknown KDF \"" +
+                                                std::string(crypto::kdf_name(params)) + "\"");
     if (Status s = check_key_slot_params(params); !s.ok())
       return Error(ErrorCode::kCorrupt, "key slot asks for " + s.error().message());
     Bytes salt, wrapped;
@@ -118,24 +126,19 @@ Result<MasterKey> open_key_slot(ByteView slot, std::string_view password) {
 
 // For `repo key list`: which function and how much memory, so slots still on
 // scrypt can be found and replaced.
-static std::string describe_kdf(const json& j) {
-  auto kdf = j.find("kdf");
-  if (kdf == j.end() || !kdf->is_object()) return "";
-  auto number = [&](const char* field) {
-    auto it = kdf->find(field);
-    return it != kdf->end() && it->is_number_unsigned() ? it->get<uint64_t>() : uint64_t(0);
-  };
-  auto mib = [](uint64_t bytes) {
+static std::string describe(const crypto::KdfParams& params) {
+  auto size = [](uint64_t bytes) {
     return bytes % (1 << 20) ? std::to_string(bytes >> 10) + " KiB" : std::to_string(bytes >> 20) + " MiB";
   };
-  auto name_field = kdf->find("name");
-  std::string name = name_field != kdf->end() && name_field->is_string() ? name_field->get<std::string>() : "";
-  uint64_t memory_kib = number("memory_kib"), passes = number("iterations");
-  if (name == "argon2id" && memory_kib && memory_kib < (1ull << 40) && passes)
-    return name + " " + mib(memory_kib << 10) + ", " + std::to_string(passes) + (passes == 1 ? " pass" : " passes");
-  if (name == "scrypt" && number("n") < (1ull << 32) && number("r") < (1ull << 16))
-    return name + " " + mib(128 * number("n") * number("r"));
-  return name;
+  std::string name = crypto::kdf_name(params);
+  if (auto* a = std::get_if<crypto::Argon2idParams>(&params)) {
+    if (!a->memory_kib || a->memory_kib >= (1ull << 40) || !a->iterations) return name;
+    return name + " " + size(a->memory_kib << 10) + ", " + std::to_string(a->iterations) +
+           (a->iterations == 1 ? " pass" : " passes");
+  }
+  const auto& s = std::get<crypto::ScryptParams>(params);
+  if (s.n >= (1ull << 32) || s.r >= (1ull << 16)) return name;
+  return name + " " + size(128 * s.n * s.r);
 }
 
 Result<KeySlotInfo> key_slot_info(ByteView slot) {
@@ -144,7 +147,18 @@ Result<KeySlotInfo> key_slot_info(ByteView slot) {
     auto it = j.find(field);
     return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
   };
-  return KeySlotInfo{"", text("created"), text("host"), text("user"), describe_kdf(j)};
+  KeySlotInfo info{"", text("created"), text("host"), text("user"), "", std::nullopt};
+  auto kdf = j.find("kdf");
+  if (kdf == j.end() || !kdf->is_object()) return info;
+  try {
+    auto params = parse_kdf(*kdf);
+    if (params.ok()) info.kdf_params = *params;
+  } catch (const json::exception&) {
+  }
+  auto name = kdf->find("name");
+  if (info.kdf_params) info.kdf = describe(*info.kdf_params);
+  else if (name != kdf->end() && name->is_string()) info.kdf = name->get<std::string>();
+  return info;
 }
 
 }  // namespace stowage

@@ -5,6 +5,7 @@
 // passwords be added, changed and removed without rewriting data.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "crypto/kdf.h"
@@ -24,7 +25,8 @@ struct KeySlotInfo {
   std::string created;
   std::string host;
   std::string user;
-  std::string kdf;  // "argon2id 46 MiB, 1 pass", "scrypt 32 MiB"; "" when unreadable
+  std::string kdf;  // "argon2id 46 MiB, 1 pass", "scrypt 32 MiB"; the bare name, or "", when unreadable
+  std::optional<crypto::KdfParams> kdf_params;  // as the slot names them, before any bound is checked
 };
 
 // Serializes a new key slot for master under password; kInvalidArgument when

@@ -159,9 +159,6 @@ Result<std::unique_ptr<Repository>> Repository::open(std::shared_ptr<ObjectStore
   if (slots.empty())
     return Error(ErrorCode::kCorrupt, "the repository has no key slots", "keys/",
                  "restore the keys/ objects from a copy of the repository");
-  // Argon2id slots are tried first: they cost less to try, and after `repo
-  // key add` with the same password the session opens with the new slot, so
-  // the scrypt one it replaces can be removed.
   // A slot that cannot be read, is damaged or comes from a newer release
   // must not lock out the others; the first such error is reported if no
   // slot opens.
@@ -177,9 +174,12 @@ Result<std::unique_ptr<Repository>> Repository::open(std::shared_ptr<ObjectStore
     if (slot.ok()) fetched.emplace_back(info.key, std::move(slot).value());
     else skip(std::move(slot).error(), info.key);
   }
+  // Argon2id slots are tried first: they cost less to try, and after `repo
+  // key add` with the same password the session opens with the new slot, so
+  // the scrypt one it replaces can be removed.
   std::stable_partition(fetched.begin(), fetched.end(), [](const auto& slot) {
     auto info = key_slot_info(slot.second);
-    return info.ok() && info->kdf.starts_with("argon2id");
+    return info.ok() && info->kdf_params && std::holds_alternative<crypto::Argon2idParams>(*info->kdf_params);
   });
   for (const auto& [name, slot] : fetched) {
     auto key = open_key_slot(slot, password);
